@@ -1,0 +1,7 @@
+"""`python -m lab`: see lab.cli."""
+
+import sys
+
+from .cli import main
+
+sys.exit(main())

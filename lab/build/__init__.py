@@ -1,0 +1,1 @@
+"""Building a deployment: network namespaces, bridges, routers, Docker engines, containers."""

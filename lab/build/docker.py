@@ -1,0 +1,181 @@
+"""A real Docker Engine inside a node's network namespace, and the containers it runs.
+
+dockerd is started with `nsenter --net=<node netns>` (not `ip netns exec`, which remounts
+/sys and hides the cgroups), with its own data-root, exec-root, socket, pidfile and
+containerd namespace: its bridges, veths and iptables rules exist only in that node, and
+it never touches another Docker on the machine. Networks, containers and published ports
+are made with the docker CLI, exactly as a user would.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import signal
+import subprocess
+import tarfile
+import time
+from pathlib import Path
+
+from ..scenario import model
+from .commands import BuildError, CommandRunner, Transcript
+
+BASE_IMAGE = "lab-base:1"
+CACHE_DIR = Path(os.environ.get("LAB_CACHE_DIR", "/var/cache/lab"))
+DAEMON_START_TIMEOUT_S = 30
+
+
+def base_image_tar() -> bytes:
+    """A root file system with only the merged-/usr links and empty directories.
+
+    Containers run it with the machine's /usr bound read-only, so any program installed
+    on the lab machine runs in them. The tarball is cached in CACHE_DIR.
+    """
+    cached = CACHE_DIR / "base-rootfs.tar"
+    if cached.exists():
+        return cached.read_bytes()
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w", format=tarfile.USTAR_FORMAT) as archive:
+        for name in ("bin", "lib", "lib32", "lib64", "libx32", "sbin"):
+            info = tarfile.TarInfo(name)
+            info.type, info.linkname = tarfile.SYMTYPE, f"usr/{name}"
+            archive.addfile(info)
+        for name, mode in (("usr", 0o755), ("etc", 0o755), ("tmp", 0o1777), ("var", 0o755), ("var/tmp", 0o1777),
+                           ("run", 0o755), ("proc", 0o555), ("sys", 0o555), ("dev", 0o755), ("root", 0o700),
+                           ("opt", 0o755), ("home", 0o755)):
+            info = tarfile.TarInfo(name)
+            info.type, info.mode = tarfile.DIRTYPE, mode
+            archive.addfile(info)
+    data = buffer.getvalue()
+    CACHE_DIR.mkdir(parents=True, exist_ok=True)
+    temporary = cached.with_suffix(f".{os.getpid()}.tmp")
+    temporary.write_bytes(data)
+    temporary.replace(cached)
+    return data
+
+
+def files_tar(files: tuple[model.FileSpec, ...]) -> bytes:
+    """A tar stream of `files` (with their parent directories) for `docker cp - NAME:/`."""
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w") as archive:
+        directories = set()
+        for spec in files:
+            parts = Path(spec.path).parts[1:-1]
+            for depth in range(1, len(parts) + 1):
+                directory = "/".join(parts[:depth])
+                if directory not in directories:
+                    directories.add(directory)
+                    info = tarfile.TarInfo(directory)
+                    info.type, info.mode = tarfile.DIRTYPE, 0o755
+                    archive.addfile(info)
+            data = spec.content.encode()
+            info = tarfile.TarInfo(spec.path.lstrip("/"))
+            info.size, info.mode, info.mtime = len(data), spec.mode, int(time.time())
+            archive.addfile(info, io.BytesIO(data))
+    return buffer.getvalue()
+
+
+class DockerEngine:
+    """One dockerd in one node's network namespace, with everything it keeps under `root`."""
+
+    def __init__(self, host: model.DockerHost, netns: str, root: Path, transcript: Transcript,
+                 run_id: str, container_env: dict[str, str], container_mounts: list[model.Mount]):
+        self.host = host
+        self.netns = netns
+        self.root = root
+        self.socket = root / "docker.sock"
+        self.transcript = transcript
+        self.run_id = run_id
+        self.container_env = container_env
+        self.container_mounts = container_mounts
+        self.process: subprocess.Popen | None = None
+        env = {"PATH": os.environ.get("PATH", "/usr/sbin:/usr/bin:/sbin:/bin"), "DOCKER_HOST": f"unix://{self.socket}",
+               "DOCKER_CONFIG": str(root / "client-config")}
+        self.cli = CommandRunner(f"{host.name}:docker", transcript, env=env)
+
+    def docker(self, *args: str, timeout: float = 120, check: bool = True, input: bytes | None = None):
+        """Run the docker CLI against this engine."""
+        return self.cli.run(["docker", *args], timeout=timeout, check=check, input=input)
+
+    def start(self) -> None:
+        """Start dockerd in the node's network namespace and wait until it answers."""
+        self.root.mkdir(parents=True, exist_ok=True)
+        log = open(self.root / "dockerd.log", "wb")
+        namespace = f"lab-{self.run_id}-{self.host.name}"
+        argv = ["nsenter", f"--net={self.netns}", "dockerd",
+                "--data-root", str(self.root / "data"), "--exec-root", str(self.root / "exec"),
+                "--host", f"unix://{self.socket}", "--pidfile", str(self.root / "docker.pid"),
+                "--containerd-namespace", namespace, "--containerd-plugins-namespace", f"{namespace}-plugins",
+                "--bridge", "none"]
+        self.process = self.cli.start(argv, stdout=log, stderr=subprocess.STDOUT)
+        log.close()
+        deadline = time.monotonic() + DAEMON_START_TIMEOUT_S
+        while True:
+            if self.process.poll() is not None:
+                raise BuildError(f"dockerd on {self.host.name} exited with status {self.process.returncode}; "
+                                 f"its log ends:\n{self._log_tail()}")
+            if self.socket.exists() and self.docker("version", "--format", "{{.Server.Version}}",
+                                                    check=False, timeout=5).exit_code == 0:
+                return
+            if time.monotonic() > deadline:
+                raise BuildError(f"dockerd on {self.host.name} did not answer on {self.socket} within "
+                                 f"{DAEMON_START_TIMEOUT_S}s; its log ends:\n{self._log_tail()}")
+            time.sleep(0.05)
+
+    def _log_tail(self, lines: int = 15) -> str:
+        try:
+            return "\n".join((self.root / "dockerd.log").read_text(errors="replace").splitlines()[-lines:])
+        except OSError:
+            return "(no log)"
+
+    def version(self) -> str:
+        """The daemon's version string."""
+        return self.docker("version", "--format", "{{.Server.Version}}").stdout.strip()
+
+    def load_base_image(self) -> None:
+        """Import the lab's base image from local files (no registry is reachable)."""
+        self.docker("import", "--message", "lab base image: host /usr mounted read-only", "-", BASE_IMAGE,
+                    input=base_image_tar())
+
+    def create_networks(self) -> None:
+        """Create the host's user-defined bridge networks."""
+        for network in self.host.networks:
+            self.docker("network", "create", "--driver", "bridge", "--subnet", str(network.subnet),
+                        "--gateway", str(network.gateway), "-o", f"com.docker.network.bridge.name={network.bridge}",
+                        network.name)
+
+    def start_container(self, container: model.Container) -> None:
+        """Create the container, copy its files in, and start it."""
+        argv = ["create", "--name", container.name, "--hostname", container.hostname,
+                "--network", container.network, "--ip", str(container.ip)]
+        for publish in container.publish:
+            argv += ["--publish", publish]
+        env = dict(self.container_env)
+        env.update(container.environment)
+        for key, value in env.items():
+            argv += ["--env", f"{key}={value}"]
+        for mount in [*self.container_mounts, *container.mounts]:
+            argv += ["--mount", f"type=bind,source={mount.source},target={mount.target}"
+                     + (",readonly" if mount.read_only else "")]
+        argv += [BASE_IMAGE, *(container.command or ("sleep", "infinity"))]
+        self.docker(*argv)
+        if container.files:
+            self.docker("cp", "-", f"{container.name}:/", input=files_tar(container.files))
+        self.docker("start", container.name)
+
+    def stop(self) -> None:
+        """Remove all containers, stop the daemon (and its containerd) and wait for it."""
+        if self.process is None:
+            return
+        if self.process.poll() is None:
+            names = self.docker("ps", "--all", "--quiet", check=False, timeout=30).stdout.split()
+            if names:
+                self.docker("rm", "--force", "--volumes", *names, check=False, timeout=120)
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.process.pid, signal.SIGKILL)
+                self.process.wait()
+        self.transcript.write(f"[{self.host.name}] dockerd stopped (exit {self.process.returncode})")
+        self.process = None

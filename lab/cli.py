@@ -1,0 +1,138 @@
+"""The command line: `python -m lab run|validate ...`.
+
+Exit status: 0 every expectation met; 1 an expectation not met (or a variant failed to
+build); 2 invalid input or usage; 3 the machine cannot run a lab; 130 interrupted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+from rich.console import Console
+from rich.markup import escape
+from rich.table import Table
+
+from .environment import EnvironmentUnfit, check_environment
+from .scenario.loader import ScenarioInvalid, load_scenario
+from .scenario.source import SourceError
+
+EXIT_OK, EXIT_UNMET, EXIT_INVALID, EXIT_UNFIT, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
+DEFAULT_RESULTS = Path("results")
+
+out = Console(highlight=False, soft_wrap=True)
+if not out.is_terminal:
+    out.width = 160  # results piped to a file or CI log keep whole table rows
+err = Console(stderr=True, highlight=False, soft_wrap=True)
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message):  # usage errors exit 2 with the usage line, as argparse does
+        self.print_usage(sys.stderr)
+        self.exit(EXIT_INVALID, f"{self.prog}: error: {message}\n")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="python -m lab", description="Rebuild a network incident on this machine and replay it.",
+                     epilog="exit status: 0 all expectations met, 1 some not met, 2 invalid input, "
+                            "3 machine unfit (not root, missing programs), 130 interrupted")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND", parser_class=_Parser)
+    run = commands.add_parser("run", help="build the scenario's network, replay every variant, record results",
+                              description="Build the scenario's network, replay every variant, record results.")
+    run.add_argument("scenario", type=Path, help="scenario YAML file")
+    run.add_argument("--results", type=Path, default=DEFAULT_RESULTS, metavar="DIR",
+                     help="where run folders go (default: results/)")
+    run.add_argument("--variant", action="append", metavar="NAME", help="run only this variant (repeatable)")
+    validate = commands.add_parser("validate", help="check scenario files without building anything",
+                                   description="Check scenario files without building anything.")
+    validate.add_argument("scenarios", type=Path, nargs="+", metavar="scenario")
+    return parser
+
+
+def _load(path: Path):
+    """Load a scenario, printing its problems; None when invalid."""
+    try:
+        return load_scenario(path)
+    except ScenarioInvalid as exc:
+        for error in exc.errors:
+            err.print(f"[red]error[/red] {escape(str(error))}")
+        err.print(f"{path}: {len(exc.errors)} problem(s); nothing was built")
+    except SourceError as exc:
+        err.print(f"[red]error[/red] {escape(str(exc))}")
+        err.print(f"{path}: nothing was built")
+    return None
+
+
+def cmd_validate(args) -> int:
+    status = EXIT_OK
+    for path in args.scenarios:
+        scenario = _load(path)
+        if scenario is None:
+            status = EXIT_INVALID
+            continue
+        steps = sum(len(step.on) for step in scenario.variants[0].steps)
+        out.print(f"{path}: ok — scenario '{scenario.name}', {len(scenario.variants)} variant(s) "
+                  f"({', '.join(v.name for v in scenario.variants)}), {steps} step run(s) per variant")
+    return status
+
+
+def outcome_table(outcomes) -> Table:
+    """The outcome matrix: one row per variant x node x step."""
+    table = Table(title="outcomes", show_lines=False)
+    for column in ("variant", "node", "step", "result", "expected", "met", "time"):
+        table.add_column(column, justify="right" if column == "time" else "left")
+    for o in outcomes:
+        result = "[green]ok[/green]" if o.ok else f"[red]failed[/red] {escape(o.error)}"
+        met = "[green]yes[/green]" if o.met else "[bold red]NO[/bold red]"
+        table.add_row(escape(o.variant), escape(o.node), escape(o.step), result, escape(o.expected), met,
+                      f"{o.duration_s:.2f}s")
+    return table
+
+
+def cmd_run(args) -> int:
+    from .runner import run_scenario  # imports Mininet: only when running
+
+    scenario = _load(args.scenario)
+    if scenario is None:
+        return EXIT_INVALID
+    names = {v.name for v in scenario.variants}
+    for wanted in args.variant or ():
+        if wanted not in names:
+            err.print(f"error: {args.scenario} has no variant '{wanted}'; variants are: {', '.join(sorted(names))}")
+            return EXIT_INVALID
+    try:
+        check_environment()
+    except EnvironmentUnfit as exc:
+        err.print(f"[red]cannot run a lab on this machine:[/red]\n{escape(str(exc))}")
+        return EXIT_UNFIT
+    started = time.monotonic()
+
+    def progress(text: str) -> None:
+        err.print(f"[dim]{time.monotonic() - started:6.1f}s[/dim] {escape(text)}", markup=True)
+
+    def on_outcome(o) -> None:
+        verdict = "ok" if o.ok else f"failed ({o.error})"
+        flag = "" if o.met else f"  <- NOT MET, expected {o.expected}"
+        progress(f"[{o.variant}] {o.node} {o.step}: {verdict} in {o.duration_s:.2f}s{flag}")
+
+    err.print(f"running {scenario.name}: {len(scenario.variants)} variant(s)")
+    try:
+        record = run_scenario(scenario, args.results, progress, on_outcome, args.variant)
+    except KeyboardInterrupt:
+        err.print("interrupted: the lab was torn down; the results folder is marked incomplete")
+        return EXIT_INTERRUPTED
+    out.print(outcome_table(record.outcomes))
+    for variant in record.variants:
+        if not variant["built"]:
+            out.print(f"[red]variant {escape(variant['name'])} could not be built:[/red] {escape(variant['error'])}")
+    met = sum(o.met for o in record.outcomes)
+    out.print(f"expectations met: {met}/{len(record.outcomes)}")
+    out.print(f"results: {record.directory}")
+    return EXIT_OK if record.all_met else EXIT_UNMET
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    return {"run": cmd_run, "validate": cmd_validate}[args.command](args)

@@ -1,0 +1,113 @@
+"""Write a run's results: results.json (versioned schema), outcomes.csv, session texts.
+
+Files are written atomically (a temporary file renamed into place), so a reader never
+sees half a file; results.json is rewritten after every variant and says `complete:
+false` until the run has finished.
+"""
+
+from __future__ import annotations
+
+import csv
+import dataclasses
+import io
+import json
+import os
+import platform
+import re
+import time
+from pathlib import Path
+
+from .. import __version__
+from ..scenario import model
+from ..steps.execute import Outcome
+
+SCHEMA = "lab.results/1"
+CSV_FIELDS = ("variant", "node", "step", "ok", "expected", "met", "exit_code", "duration_s", "error", "output")
+
+
+def atomic_write(path: Path, text: str) -> None:
+    """Write `text` to `path` through a temporary file and a rename."""
+    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    temporary.write_text(text, encoding="utf-8")
+    os.replace(temporary, path)
+
+
+def iso(timestamp: float) -> str:
+    """An ISO 8601 UTC time."""
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(timestamp))
+
+
+def safe_name(text: str) -> str:
+    """A file-name-safe version of a node or step name."""
+    return re.sub(r"[^A-Za-z0-9_.-]", "_", text)
+
+
+class RunRecord:
+    """The results folder of one run, filled in as the run goes."""
+
+    def __init__(self, scenario: model.Scenario, directory: Path):
+        self.scenario = scenario
+        self.directory = directory
+        self.started = time.time()
+        self.ended: float | None = None
+        self.outcomes: list[Outcome] = []
+        self.variants: list[dict] = []
+        self.versions = {"lab": __version__, "kernel": platform.release(), "python": platform.python_version()}
+        directory.mkdir(parents=True, exist_ok=False)
+        self.save()
+
+    def variant_dir(self, variant: str) -> Path:
+        """The folder of one variant's captures and session texts."""
+        path = self.directory / safe_name(variant)
+        path.mkdir(exist_ok=True)
+        return path
+
+    def add_outcome(self, outcome: Outcome) -> None:
+        """Record one outcome and keep the exact session text of that cell."""
+        self.outcomes.append(outcome)
+        sessions = self.variant_dir(outcome.variant) / "sessions"
+        sessions.mkdir(exist_ok=True)
+        atomic_write(sessions / f"{safe_name(outcome.node)}--{safe_name(outcome.step)}.txt", outcome.output)
+
+    def add_variant(self, name: str, description: str, error: str | None, phases: dict[str, float]) -> None:
+        """Record how building and running a variant went, then save."""
+        self.variants.append({"name": name, "description": description, "built": error is None,
+                              "error": error, "phases_s": phases})
+        self.save()
+
+    def finish(self) -> None:
+        """Mark the run complete and save everything."""
+        self.ended = time.time()
+        self.save()
+
+    @property
+    def all_met(self) -> bool:
+        """True when every variant was built and every expectation met."""
+        return all(v["built"] for v in self.variants) and all(o.met for o in self.outcomes)
+
+    def as_dict(self) -> dict:
+        """The content of results.json."""
+        met = sum(o.met for o in self.outcomes)
+        return {
+            "schema": SCHEMA,
+            "complete": self.ended is not None,
+            "scenario": {"name": self.scenario.name, "description": self.scenario.description,
+                         "path": self.scenario.path, "sha256": self.scenario.sha256},
+            "versions": self.versions,
+            "started_at": iso(self.started),
+            "ended_at": iso(self.ended) if self.ended else None,
+            "variants": self.variants,
+            "summary": {"outcomes": len(self.outcomes), "met": met, "unmet": len(self.outcomes) - met,
+                        "all_met": self.all_met},
+            "outcomes": [{k: v for k, v in dataclasses.asdict(o).items()} for o in self.outcomes],
+        }
+
+    def save(self) -> None:
+        """Write results.json and outcomes.csv."""
+        atomic_write(self.directory / "results.json", json.dumps(self.as_dict(), indent=2) + "\n")
+        buffer = io.StringIO()
+        writer = csv.DictWriter(buffer, fieldnames=CSV_FIELDS, extrasaction="ignore")
+        writer.writeheader()
+        for outcome in self.outcomes:
+            writer.writerow(dataclasses.asdict(outcome))
+        atomic_write(self.directory / "outcomes.csv", buffer.getvalue())

@@ -1,0 +1,79 @@
+"""Replay a scenario: for each variant build a fresh deployment, run the steps, record, tear down."""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+import time
+import uuid
+from pathlib import Path
+from typing import Callable
+
+from .build.commands import BuildError, Transcript
+from .build.deployment import Deployment
+from .build.software import SoftwareMissing
+from .results.record import RunRecord
+from .scenario import model
+from .steps.execute import Outcome, run_steps
+
+
+def new_run_dir(results_root: Path, scenario: model.Scenario) -> Path:
+    """results/<timestamp>-<scenario>, unique even for two runs started in the same second."""
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    candidate = results_root / f"{stamp}-{scenario.name}"
+    suffix = 2
+    while candidate.exists():
+        candidate = results_root / f"{stamp}-{scenario.name}-{suffix}"
+        suffix += 1
+    return candidate
+
+
+def run_scenario(scenario: model.Scenario, results_root: Path, progress: Callable[[str], None],
+                 on_outcome: Callable[[Outcome], None], variants: list[str] | None = None) -> RunRecord:
+    """Run the chosen variants (all by default) and return the finished record."""
+    results_root.mkdir(parents=True, exist_ok=True)
+    record = RunRecord(scenario, new_run_dir(results_root, scenario))
+    transcript = Transcript(record.directory / "transcript.log")
+    run_id = uuid.uuid4().hex[:8]
+    workdir = Path(tempfile.mkdtemp(prefix=f"lab-{run_id}-"))
+    try:
+        for variant in scenario.variants:
+            if variants and variant.name not in variants:
+                continue
+            _run_variant(variant, record, transcript, workdir / variant.name, run_id, progress, on_outcome)
+        record.finish()
+    finally:
+        transcript.close()
+        shutil.rmtree(workdir, ignore_errors=True)
+    return record
+
+
+def _run_variant(variant, record, transcript, workdir, run_id, progress, on_outcome) -> None:
+    def say(text: str) -> None:
+        progress(f"[{variant.name}] {text}")
+
+    transcript.write(f"=== variant {variant.name} ===")
+    phases: dict[str, float] = {}
+    started = time.monotonic()
+    error = None
+    try:
+        deployment = Deployment(variant, workdir, record.variant_dir(variant.name) / "captures", transcript,
+                                run_id, say)
+        with deployment:
+            phases["build"] = round(time.monotonic() - started, 3)
+            record.versions.update(deployment.versions)
+            step_started = time.monotonic()
+
+            def report(outcome: Outcome) -> None:
+                record.add_outcome(outcome)
+                on_outcome(outcome)
+
+            run_steps(variant, deployment.runner_for, report)
+            phases["steps"] = round(time.monotonic() - step_started, 3)
+            teardown_started = time.monotonic()
+        phases["teardown"] = round(time.monotonic() - teardown_started, 3)
+    except (BuildError, SoftwareMissing) as exc:
+        error = str(exc)
+        say(f"failed: {error}")
+        transcript.write(f"variant {variant.name} failed: {error}")
+    record.add_variant(variant.name, variant.description, error, phases)

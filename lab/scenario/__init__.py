@@ -1,0 +1,1 @@
+"""Scenario files -> validated, plain typed data (no side effects)."""
