@@ -7,6 +7,7 @@ build); 2 invalid input or usage; 3 the machine cannot run a lab; 130 interrupte
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
 import time
 from pathlib import Path
@@ -133,6 +134,11 @@ def cmd_run(args) -> int:
     return EXIT_OK if record.all_met else EXIT_UNMET
 
 
+def _interrupt(signum, frame):
+    raise KeyboardInterrupt(f"signal {signum}")
+
+
 def main(argv: list[str] | None = None) -> int:
+    signal.signal(signal.SIGTERM, _interrupt)  # `kill` tears the lab down like Ctrl-C does
     args = build_parser().parse_args(argv)
     return {"run": cmd_run, "validate": cmd_validate}[args.command](args)

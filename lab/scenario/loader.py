@@ -173,7 +173,10 @@ class _Checker:
                 return self.fail(parent.at(key), f"{context}.{key}: cannot split {value!r} into arguments ({exc}); "
                                                  "write the command as a list")
         else:
+            errors_before = len(self.errors)
             argv = [item for item, _ in self.string_list(parent, key, context)]
+            if len(self.errors) > errors_before:
+                return None
         if not argv:
             return self.fail(parent.at(key), f"{context}.{key} is empty; give the program and its arguments")
         if any("\0" in arg for arg in argv):
@@ -399,13 +402,14 @@ def _read_interfaces(checker, spec, context, subnets) -> tuple[model.Interface, 
     return tuple(result)
 
 
-def _read_routes(checker, spec, context, os_profile) -> tuple[model.Route, ...]:
+def _read_routes(checker, spec, context, os_profile) -> list[tuple[model.Route, Where]]:
+    """The node's routes, each with where it was written."""
     if "routes" not in spec or spec["routes"] is None:
-        return ()
+        return []
     routes_value = spec["routes"]
     if not isinstance(routes_value, SourceList):
         checker.fail(spec.at("routes"), f"{context}.routes must be a list of routes like '172.19.0.0/16 via 10.0.31.2'")
-        return ()
+        return []
     result = []
     for index, item in enumerate(routes_value):
         where = routes_value.at(index)
@@ -432,8 +436,8 @@ def _read_routes(checker, spec, context, os_profile) -> tuple[model.Route, ...]:
             checker.fail(where, f"{context}.routes[{index}]: cannot read route {item!r}; write it like '{example}'")
             continue
         if destination is not None and via is not None:
-            result.append(model.Route(destination, via))
-    return tuple(result)
+            result.append((model.Route(destination, via), where))
+    return result
 
 
 def _read_node(checker, spec, name, kind, context, subnets):
@@ -449,9 +453,10 @@ def _read_node(checker, spec, name, kind, context, subnets):
             checker.fail(spec.at("gateway"), f"{context}.gateway {gateway} is not on any of this node's subnets "
                                              f"({', '.join(str(i.address.network) for i in interfaces)})")
     routes = _read_routes(checker, spec, context, os_profile)
-    for index, route in enumerate(routes):
+    for route, where in routes:
         if interfaces and not any(route.via in i.address.network for i in interfaces):
-            checker.fail(spec["routes"].at(index), f"{context}.routes[{index}]: gateway {route.via} is not on any of this node's subnets")
+            checker.fail(where, f"{context}.routes: gateway {route.via} of {route.destination} is not on any of this "
+                                "node's subnets; a route's gateway must be a neighbour")
     hosts = []
     hosts_map = checker.mapping(spec, "hosts", context)
     for host_name, address in (hosts_map or {}).items():
@@ -471,7 +476,7 @@ def _read_node(checker, spec, name, kind, context, subnets):
         if not file.path.startswith("/etc/"):
             checker.fail(spec["files"].key_where[file.path], f"{context}.files: {file.path} is outside /etc; on nodes the lab "
                                                              "places files under /etc only (each node has a private /etc)")
-    return dict(name=name, kind=kind, interfaces=interfaces, gateway=gateway, routes=routes, os=os_profile,
+    return dict(name=name, kind=kind, interfaces=interfaces, gateway=gateway, routes=tuple(r for r, _ in routes), os=os_profile,
                 hosts=tuple(hosts), dns=tuple(dns), files=files)
 
 
@@ -543,7 +548,7 @@ def _read_docker_host(checker, spec, name, context, subnets, node_fields):
             continue
         checker.keys(cspec, CONTAINER_KEYS, ccontext)
         hostname = checker.string(cspec, "hostname", ccontext, default=cname)
-        if hostname is not None and not HOSTNAME_RE.match(hostname):
+        if "hostname" in cspec and hostname is not None and not HOSTNAME_RE.match(hostname):
             checker.fail(cspec.at("hostname"), f"{ccontext}.hostname {hostname!r} is not a valid host name")
         net_name = checker.string(cspec, "network", ccontext, required=True)
         network = by_name.get(net_name)

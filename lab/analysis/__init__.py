@@ -1,0 +1,1 @@
+"""Analysis of recorded runs: explanations, reports, data frames."""

@@ -1,0 +1,59 @@
+"""Variants are built fresh and kept apart; a Ctrl-C tears everything down and marks the run incomplete."""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+import sys
+import time
+
+from ..conftest import REPO
+from . import machine
+from .conftest import run_lab
+
+VARIANTS = REPO / "tests" / "integration" / "scenarios" / "variants.yaml"
+NAT = REPO / "scenarios" / "docker-nat-reachability.yaml"
+
+
+def test_each_variant_is_built_fresh_and_recorded_apart(tmp_path):
+    run = run_lab(VARIANTS, tmp_path)
+    assert run.returncode == 0, run.stdout + run.stderr
+    assert [v["name"] for v in run.results["variants"]] == ["first", "second"]
+    for variant in ("first", "second"):
+        assert run.outcome(variant, "client", "marker")["ok"], "a file of the earlier variant survived"
+    assert run.outcome("first", "echo1", "greeting")["output"] == "hello from 16030\n"
+    assert run.outcome("second", "echo1", "greeting")["output"] == "hello from 6030\n"
+    assert run.outcome("second", "client", "published")["ok"]
+    old = run.outcome("second", "client", "old-port")
+    assert not old["ok"] and old["met"] and "refused" in old["output"]
+    assert (run.run_dir / "first" / "sessions" / "echo1--greeting.txt").read_text() == "hello from 16030\n"
+    assert (run.run_dir / "second" / "sessions" / "echo1--greeting.txt").read_text() == "hello from 6030\n"
+
+
+def test_unmet_expectation_exits_1(tmp_path):
+    scenario = tmp_path / "unmet.yaml"
+    scenario.write_text(VARIANTS.read_text().replace("fail: refused", "ok: true"))
+    run = run_lab(scenario, tmp_path / "results", "--variant", "second")
+    assert run.returncode == 1, run.stdout + run.stderr
+    assert [v["name"] for v in run.results["variants"]] == ["second"]
+    assert run.results["summary"]["unmet"] == 1
+    assert "expectations met: 3/4" in run.stdout
+
+
+def test_ctrl_c_tears_down_and_marks_the_run_incomplete(tmp_path):
+    before = machine.snapshot()
+    process = subprocess.Popen([sys.executable, "-m", "lab", "run", str(NAT), "--results", str(tmp_path)],
+                               cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 60
+    for line in process.stderr:
+        if "container taosnode2" in line or time.monotonic() > deadline:
+            break
+    process.send_signal(signal.SIGINT)
+    stdout, stderr = process.communicate(timeout=120)
+    assert process.returncode == 130, stdout + stderr
+    assert "interrupted" in stderr
+    after = machine.snapshot()
+    assert after == before
+    (run_dir,) = tmp_path.iterdir()
+    import json
+    assert json.loads((run_dir / "results.json").read_text())["complete"] is False
