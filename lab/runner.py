@@ -70,6 +70,7 @@ def _run_variant(variant, record, transcript, workdir, run_id, progress, on_outc
 
             run_steps(variant, deployment.runner_for, report)
             phases["steps"] = round(time.monotonic() - step_started, 3)
+            deployment.save_state(record.variant_dir(variant.name) / "state")
             teardown_started = time.monotonic()
         phases["teardown"] = round(time.monotonic() - teardown_started, 3)
     except (BuildError, SoftwareMissing) as exc:

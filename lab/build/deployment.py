@@ -110,6 +110,25 @@ class Deployment:
         self.transcript.write(f"[{capture.node}] tcpdump -i {capture.interface} stopped: "
                               f"{err.decode(errors='replace').strip()}")
 
+    def save_state(self, directory: Path) -> None:
+        """Keep what each node looked like after the steps: hosts file, addresses, routes, NAT counters."""
+        for node in self.variant.deployment.nodes:
+            node_dir = directory / node.name
+            node_dir.mkdir(parents=True, exist_ok=True)
+            run = self.network.runner(node.name).run
+            commands = {"hosts": ["cat", "/etc/hosts"], "addresses": ["ip", "-4", "-br", "address"],
+                        "routes": ["ip", "route"]}
+            if node.name in self.engines:
+                commands["iptables"] = ["iptables-save", "-c"]
+                commands["containers"] = None
+            for name, argv in commands.items():
+                if argv is None:
+                    result = self.engines[node.name].docker("ps", "--all", "--no-trunc", "--format",
+                                                            "{{.Names}}\t{{.Status}}\t{{.Ports}}", check=False)
+                else:
+                    result = run(argv, check=False, timeout=30)
+                (node_dir / f"{name}.txt").write_text(result.stdout if result.exit_code == 0 else result.output)
+
     def runner_for(self, target: str) -> CommandRunner:
         """Runs programs on a node, or in a container through `docker exec`."""
         if target in self.container_host:

@@ -29,6 +29,7 @@ class Outcome:
     output: str
     error: str
     argv: tuple[str, ...]
+    started_at: float
     attempts: int = 1
 
 
@@ -71,6 +72,7 @@ def expectation_met(expectation: model.Expectation, ok: bool, output: str) -> bo
 def run_step(variant: model.Variant, step: model.Step, target: str, runner: CommandRunner) -> Outcome:
     """Run `step` on `target` (repeating while its `until` condition is not yet met)."""
     argv = step_argv(step)
+    started_at = time.time()
     started = time.monotonic()
     deadline = started + step.timeout_s
     attempts = 0
@@ -94,7 +96,7 @@ def run_step(variant: model.Variant, step: model.Step, target: str, runner: Comm
         variant=variant.name, node=target, step=step.name, ok=ok, expected=str(expectation),
         met=expectation_met(expectation, ok, result.output), exit_code=result.exit_code,
         duration_s=round(time.monotonic() - started, 3), output=result.output, error=why,
-        argv=tuple(argv), attempts=attempts)
+        argv=tuple(argv), started_at=round(started_at, 6), attempts=attempts)
 
 
 def run_steps(variant: model.Variant, runner_for: Callable[[str], CommandRunner],
