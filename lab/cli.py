@@ -49,7 +49,23 @@ def build_parser() -> argparse.ArgumentParser:
     validate = commands.add_parser("validate", help="check scenario files without building anything",
                                    description="Check scenario files without building anything.")
     validate.add_argument("scenarios", type=Path, nargs="+", metavar="scenario")
+    explain = commands.add_parser("explain", help="explain from a run's captures and state why each step did what it did",
+                                  description="Explain, from what a run observed, why each step did what it did.")
+    explain.add_argument("run_dir", type=Path, metavar="RUN_DIR", help="a folder printed as 'results: ...' by run")
     return parser
+
+
+def cmd_explain(args) -> int:
+    from .analysis.explain import explain_run, render
+    from .analysis.rundir import NotARunDir, RunDir
+
+    try:
+        run = RunDir(args.run_dir)
+    except NotARunDir as exc:
+        err.print(f"error: {escape(str(exc))}")
+        return EXIT_INVALID
+    out.print(render(explain_run(run)), markup=False, end="")
+    return EXIT_OK
 
 
 def _load(path: Path):
@@ -141,4 +157,4 @@ def _interrupt(signum, frame):
 def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGTERM, _interrupt)  # `kill` tears the lab down like Ctrl-C does
     args = build_parser().parse_args(argv)
-    return {"run": cmd_run, "validate": cmd_validate}[args.command](args)
+    return {"run": cmd_run, "validate": cmd_validate, "explain": cmd_explain}[args.command](args)

@@ -54,6 +54,7 @@ class RunRecord:
         self.variants: list[dict] = []
         self.versions = {"lab": __version__, "kernel": platform.release(), "python": platform.python_version()}
         directory.mkdir(parents=True, exist_ok=False)
+        (directory / "scenario.yaml").write_bytes(Path(scenario.path).read_bytes())
         self.save()
 
     def variant_dir(self, variant: str) -> Path:

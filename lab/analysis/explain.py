@@ -1,0 +1,289 @@
+"""Explain each outcome from what was observed: packets, hosts files, NAT rules and counters.
+
+Nothing here is written in advance for a scenario: for every cell it finds, in the
+client's capture during the step, each address and port the client tried and what came
+back; which endpoint strings handed out during the run (any step's output) lead there
+through the client's hosts file; and what the Docker host's NAT rules did with it.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from ipaddress import IPv4Address, IPv4Network
+
+from .packets import ICMP_UNREACHABLE, Packet
+from .rundir import DnatRule, NodeState, RunDir
+
+ENDPOINT_RE = re.compile(r"(?<![\w.-])([A-Za-z0-9][A-Za-z0-9.-]*):(\d{1,5})(?!\d)")
+WINDOW_SLACK_S = 0.001  # packet and step times come from the same clock
+PROBE_MODULE = "lab.steps.probe"
+ICMP_UNREACHABLE_CODES = {0: "network unreachable", 1: "host unreachable", 3: "port unreachable",
+                          13: "administratively prohibited"}
+
+
+@dataclass
+class Attempt:
+    """Everything the client sent to one address:port over one transport during a step."""
+
+    protocol: str
+    dst: str
+    dport: int | None
+    sent: int = 0
+    answers: list[str] = field(default_factory=list)
+    answer_after_ms: float | None = None
+    names: list[tuple[str, int]] = field(default_factory=list)
+    endpoints: list[str] = field(default_factory=list)
+    endpoint_sources: list[str] = field(default_factory=list)
+    nat: str = ""
+    nat_rule: DnatRule | None = None
+
+    @property
+    def target(self) -> str:
+        return f"{self.dst}:{self.dport}" if self.dport is not None else self.dst
+
+    @property
+    def answer(self) -> str:
+        """What came back, in words (several when the attempts were answered differently)."""
+        return "; ".join(dict.fromkeys(self.answers)) or "silence (no answer captured)"
+
+    @property
+    def succeeded(self) -> bool:
+        return any(a.startswith(("accepted", "reply", "echo reply")) for a in self.answers)
+
+
+@dataclass
+class Explanation:
+    """The chain of events behind one outcome."""
+
+    variant: str
+    node: str
+    step: str
+    ok: bool
+    met: bool
+    expected: str
+    error: str
+    attempts: list[Attempt]
+    note: str = ""
+
+    def one_line(self) -> str:
+        """The chain in one line (for passing cells)."""
+        chains = []
+        for attempt in self.attempts:
+            start = ", ".join(attempt.endpoints[:1]) + " -> " if attempt.endpoints else ""
+            via = f" -> {attempt.nat_rule.to}" if attempt.nat_rule else ""
+            chains.append(f"{start}{attempt.protocol} {attempt.target}{via}: {attempt.answer}")
+        status = "ok" if self.ok else f"failed ({self.error})"
+        return f"{self.variant} / {self.node} / {self.step}: {status} — " + (" | ".join(chains) or self.note or "no packets captured")
+
+    def text(self) -> str:
+        """The whole chain, one attempt per paragraph, and why it ends as it does."""
+        verdict = "ok" if self.ok else "FAILED"
+        met = "met" if self.met else "NOT met"
+        lines = [f"{self.variant} / {self.node} / {self.step}: {verdict} (expected {self.expected}: {met})"]
+        if self.error:
+            lines.append(f"  the client reported: {self.error}")
+        if self.note:
+            lines.append(f"  {self.note}")
+        for number, attempt in enumerate(self.attempts, 1):
+            unit = "connection attempt(s)" if attempt.protocol == "tcp" else "packet(s)"
+            after = f" after {attempt.answer_after_ms:.1f} ms" if attempt.answer_after_ms is not None else ""
+            lines.append(f"  {number}. {attempt.protocol} {attempt.target} ({attempt.sent} {unit}): {attempt.answer}{after}")
+            if attempt.endpoints:
+                lines.append(f"     handed endpoint(s): {', '.join(attempt.endpoints)} "
+                             f"(as listed in {', '.join(attempt.endpoint_sources)})")
+            if attempt.names:
+                mapped = ", ".join(f"{name} -> {attempt.dst} (line {line})" for name, line in attempt.names)
+                lines.append(f"     {self.node}'s /etc/hosts maps {mapped}")
+            if attempt.nat:
+                lines.append(f"     {attempt.nat}")
+        lines.append(f"  why: {self.why()}")
+        return "\n".join(lines)
+
+    def why(self) -> str:
+        """The conclusion drawn from the attempts."""
+        if not self.attempts:
+            return "no packet of this step was captured on the client; " + (
+                "it failed before using the network" if not self.ok else "it needed no network")
+        failed = [a for a in self.attempts if not a.succeeded]
+        if self.ok:
+            return "every address the client needed answered" if not failed else \
+                "the client got what it needed despite " + ", ".join(f"{a.target} ({a.answer})" for a in failed)
+        if not failed:
+            return f"the network answered every attempt, yet the program reported: {self.error}"
+        reasons = []
+        for attempt in failed:
+            reason = f"{attempt.protocol} {attempt.target} gave {attempt.answer}"
+            if attempt.endpoints:
+                reason = f"the handed endpoint(s) {', '.join(attempt.endpoints)} led to {attempt.target}, which gave {attempt.answer}"
+            reasons.append(reason)
+        worked = [a.target for a in self.attempts if a.succeeded]
+        prefix = f"{', '.join(worked)} answered, but " if worked else ""
+        return f"{prefix}{'; '.join(reasons)}; so the step failed: {self.error}"
+
+
+def _client_addresses(state: NodeState) -> set[str]:
+    return {str(interface.ip) for interface in state.addresses}
+
+
+def _owner(states: dict[str, NodeState], address: str) -> str | None:
+    for name, state in states.items():
+        if address in _client_addresses(state):
+            return name
+    return None
+
+
+def _answer(packet: Packet, sent: Packet, states) -> str:
+    if packet.protocol == "tcp":
+        if "R" in packet.flags:
+            return f"refused (RST from {packet.src}:{packet.sport})"
+        return f"accepted (SYN-ACK from {packet.src}:{packet.sport})"
+    if packet.protocol == "udp":
+        note = "" if packet.sport == sent.dport else f", from another port than it was sent to ({sent.dport})"
+        return f"reply from {packet.src}:{packet.sport}{note}"
+    if packet.protocol == "icmp" and packet.icmp_type == 0:
+        return f"echo reply from {packet.src}"
+    kind = ICMP_UNREACHABLE_CODES.get(packet.icmp_code, f"code {packet.icmp_code}")
+    owner = _owner(states, packet.src)
+    by = f"{owner} ({packet.src})" if owner else packet.src
+    return f"ICMP {kind} from {by}"
+
+
+def _attempts(packets: list[Packet], node: str, own: set[str], start: float, end: float, states) -> list[Attempt]:
+    window = [p for p in packets if p.node == node and start <= p.time <= end + WINDOW_SLACK_S]
+    attempts: dict[tuple, Attempt] = {}
+    sent_packets: dict[tuple, Packet] = {}
+    for packet in window:
+        if packet.src in own and not IPv4Address(packet.dst).is_multicast:
+            if packet.protocol == "tcp" and packet.flags == "S":
+                key = ("tcp", packet.dst, packet.dport)
+            elif packet.protocol == "udp":
+                key = ("udp", packet.dst, packet.dport)
+            elif packet.protocol == "icmp" and packet.icmp_type == 8:
+                key = ("icmp", packet.dst, None)
+            else:
+                continue
+            attempt = attempts.setdefault(key, Attempt(key[0], key[1], key[2]))
+            attempt.sent += 1
+            flow = (packet.protocol, packet.sport, packet.dst, packet.dport)
+            sent_packets.setdefault(flow, packet)
+            continue
+        if packet.dst not in own:
+            continue
+        if packet.protocol in ("tcp", "udp"):
+            flow = (packet.protocol, packet.dport, packet.src, packet.sport)
+            if packet.protocol == "tcp" and not ("R" in packet.flags or packet.flags == "SA"):
+                continue
+            key = (packet.protocol, packet.src, packet.sport)
+        elif packet.protocol == "icmp" and packet.icmp_type == 0:
+            flow, key = None, ("icmp", packet.src, None)
+        elif packet.protocol == "icmp" and packet.icmp_type == ICMP_UNREACHABLE and packet.quoted_dst:
+            protocol = next((k[0] for k in attempts if k[1:] == (packet.quoted_dst, packet.quoted_dport)), "tcp")
+            key = (protocol, packet.quoted_dst, packet.quoted_dport)
+            flow = None
+        else:
+            continue
+        attempt = attempts.get(key)
+        if attempt is None:
+            continue
+        sent = sent_packets.get(flow) if flow else next(
+            (p for f, p in sent_packets.items() if (f[0], f[2], f[3]) == key), None)
+        answer = _answer(packet, sent or packet, states)
+        if answer not in attempt.answers:
+            attempt.answers.append(answer)
+        if attempt.answer_after_ms is None and sent is not None:
+            attempt.answer_after_ms = round((packet.time - sent.time) * 1000, 3)
+    return list(attempts.values())
+
+
+def _nat(attempt: Attempt, states: dict[str, NodeState]) -> None:
+    for name, state in states.items():
+        if not state.runs_docker:
+            continue
+        if attempt.dst in _client_addresses(state):
+            rules = [r for r in state.dnat if r.protocol == attempt.protocol and r.dport == attempt.dport]
+            if rules:
+                rule = rules[0]
+                attempt.nat_rule = rule
+                attempt.nat = (f"on {name}: NAT rule '{rule.rule}' forwards it to {rule.to} "
+                               f"(counter: {rule.packets} packet(s) this variant)")
+            elif attempt.protocol in ("tcp", "udp"):
+                published = sorted({f"{r.dport}/{r.protocol}" for r in state.dnat})
+                attempt.nat = (f"on {name}: no NAT rule for {attempt.protocol} port {attempt.dport} — nothing is "
+                               f"published at {attempt.dst}:{attempt.dport} (published: {', '.join(published) or 'none'}), "
+                               f"so {name} itself answered")
+            return
+        for route in state.routes:
+            if " dev br-" in f" {route}" or "dev docker" in route:
+                destination = route.split()[0]
+                try:
+                    if IPv4Address(attempt.dst) in IPv4Network(destination, strict=False):
+                        attempt.nat = (f"{attempt.dst} is inside {name}'s Docker network {destination} "
+                                       f"(reached only by routing through {name}, no NAT)")
+                        return
+                except ValueError:
+                    continue
+
+
+def _endpoints(attempt: Attempt, client: NodeState, outputs: list[tuple[str, str, str]], own_text: str) -> None:
+    for output, step, node in outputs if attempt.dport is not None else ():
+        for host, port in ENDPOINT_RE.findall(output):
+            if int(port) != attempt.dport:
+                continue
+            resolved = host if host == attempt.dst else (client.resolve(host) or (None,))[0]
+            if resolved != attempt.dst:
+                continue
+            endpoint = f"{host}:{port}"
+            if endpoint not in attempt.endpoints:
+                attempt.endpoints.append(endpoint)
+            source = f"step {step} on {node}"
+            if source not in attempt.endpoint_sources:
+                attempt.endpoint_sources.append(source)
+    attempt.names = [(name, line) for name, line in client.names_for(attempt.dst)
+                     if any(e.startswith(f"{name}:") for e in attempt.endpoints)
+                     or re.search(rf"(?<![\w.-]){re.escape(name)}(?![\w.-])", own_text)]
+
+
+def explain_outcome(run: RunDir, outcome: dict) -> Explanation:
+    """The chain of events behind one outcome row of results.json."""
+    variant, node = outcome["variant"], outcome["node"]
+    states = run.state(variant)
+    explanation = Explanation(variant, node, outcome["step"], outcome["ok"], outcome["met"], outcome["expected"],
+                              outcome["error"], [])
+    client = states.get(node)
+    if client is None:
+        explanation.note = f"{node} is a container: the lab captures on nodes only"
+        return explanation
+    if node not in run.captured_nodes(variant):
+        explanation.note = f"no capture on {node}; add it under 'captures' to see its packets"
+        return explanation
+    start = outcome["started_at"]
+    attempts = _attempts(run.packets(variant), node, _client_addresses(client), start, start + outcome["duration_s"],
+                         states)
+    # endpoints are "handed" when a program printed them earlier in this variant (the lab's own probes excepted)
+    earlier = [(o["output"], o["step"], o["node"]) for o in run.outcomes
+               if o["variant"] == variant and o["started_at"] + o["duration_s"] <= start
+               and PROBE_MODULE not in o["argv"]]
+    own_text = " ".join(outcome["argv"]) + "\n" + outcome["output"]
+    for attempt in attempts:
+        _nat(attempt, states)
+        _endpoints(attempt, client, earlier, own_text)
+    explanation.attempts = attempts
+    return explanation
+
+
+def explain_run(run: RunDir) -> list[Explanation]:
+    """Explanations of every outcome of a run, in order."""
+    return [explain_outcome(run, outcome) for outcome in run.outcomes]
+
+
+def render(explanations: list[Explanation]) -> str:
+    """Failures in full, passing cells one line each."""
+    failures = [e.text() for e in explanations if not e.ok]
+    passes = [e.one_line() for e in explanations if e.ok]
+    parts = []
+    if failures:
+        parts.append("Failed steps\n============\n\n" + "\n\n".join(failures))
+    if passes:
+        parts.append("Passing steps\n=============\n\n" + "\n".join(passes))
+    return "\n\n".join(parts) + "\n"

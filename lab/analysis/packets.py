@@ -1,0 +1,82 @@
+"""Packets of a run's captures as plain rows, read with scapy."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+logging.getLogger("scapy.runtime").setLevel(logging.ERROR)
+
+from scapy.layers.inet import ICMP, IP, TCP, UDP, IPerror, TCPerror, UDPerror  # noqa: E402
+from scapy.utils import PcapReader  # noqa: E402
+
+ICMP_UNREACHABLE = 3
+
+
+@dataclass(frozen=True)
+class Packet:
+    """One IPv4 packet seen on one node's interface."""
+
+    time: float
+    node: str
+    interface: str
+    src: str
+    dst: str
+    protocol: str
+    sport: int | None
+    dport: int | None
+    flags: str
+    ttl: int
+    length: int
+    icmp_type: int | None = None
+    icmp_code: int | None = None
+    quoted_dst: str | None = None
+    quoted_dport: int | None = None
+
+    def as_dict(self) -> dict:
+        """The packet as a dict (one row of a table)."""
+        return asdict(self)
+
+
+def _row(packet, node: str, interface: str) -> Packet | None:
+    if IP not in packet:
+        return None
+    ip = packet[IP]
+    common = dict(time=float(packet.time), node=node, interface=interface, src=ip.src, dst=ip.dst,
+                  ttl=ip.ttl, length=ip.len)
+    if TCP in ip:
+        return Packet(**common, protocol="tcp", sport=ip[TCP].sport, dport=ip[TCP].dport, flags=str(ip[TCP].flags))
+    if UDP in ip and IPerror not in ip:
+        return Packet(**common, protocol="udp", sport=ip[UDP].sport, dport=ip[UDP].dport, flags="")
+    if ICMP in ip:
+        icmp = ip[ICMP]
+        quoted_dst = quoted_dport = None
+        if IPerror in icmp:
+            quoted_dst = icmp[IPerror].dst
+            inner = icmp[IPerror]
+            if TCPerror in inner:
+                quoted_dport = inner[TCPerror].dport
+            elif UDPerror in inner:
+                quoted_dport = inner[UDPerror].dport
+        return Packet(**common, protocol="icmp", sport=None, dport=None, flags="", icmp_type=icmp.type,
+                      icmp_code=icmp.code, quoted_dst=quoted_dst, quoted_dport=quoted_dport)
+    return Packet(**common, protocol=str(ip.proto), sport=None, dport=None, flags="")
+
+
+def read_capture(path: Path) -> list[Packet]:
+    """All IPv4 packets of one capture file named NODE-INTERFACE.pcap."""
+    node, _, interface = path.stem.rpartition("-")
+    rows = []
+    with PcapReader(str(path)) as reader:
+        for packet in reader:
+            row = _row(packet, node, interface)
+            if row is not None:
+                rows.append(row)
+    return rows
+
+
+def read_variant_captures(variant_dir: Path) -> list[Packet]:
+    """Every packet of a variant's captures, in time order."""
+    rows = [row for path in sorted((variant_dir / "captures").glob("*.pcap")) for row in read_capture(path)]
+    return sorted(rows, key=lambda row: row.time)

@@ -1,0 +1,143 @@
+"""Reading a finished run's folder: results.json, per-node state files, captures."""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass, field
+from functools import cached_property
+from ipaddress import IPv4Address, IPv4Interface, IPv4Network
+from pathlib import Path
+
+from .packets import Packet, read_variant_captures
+
+DNAT_RULE_RE = re.compile(
+    r"^\[(?P<packets>\d+):(?P<bytes>\d+)\] (?P<rule>-A \S+ .*?-p (?P<proto>tcp|udp) .*?--dport (?P<dport>\d+) "
+    r".*?-j DNAT --to-destination (?P<to>[\d.]+:\d+))$")
+
+
+class NotARunDir(Exception):
+    """The folder is not a lab run's results folder."""
+
+
+@dataclass(frozen=True)
+class DnatRule:
+    """A DNAT rule of a node's nat table with its packet counter."""
+
+    protocol: str
+    dport: int
+    to: str
+    packets: int
+    rule: str
+
+
+@dataclass
+class NodeState:
+    """What a node looked like after a variant's steps."""
+
+    name: str
+    hosts: list[tuple[int, str, list[str]]] = field(default_factory=list)  # (line, address, names)
+    addresses: list[IPv4Interface] = field(default_factory=list)
+    routes: list[str] = field(default_factory=list)
+    dnat: list[DnatRule] = field(default_factory=list)
+    runs_docker: bool = False
+
+    def names_for(self, address: str) -> list[tuple[str, int]]:
+        """Host names that this node's hosts file maps to `address`, with their line numbers."""
+        return [(name, line) for line, addr, names in self.hosts if addr == address for name in names]
+
+    def resolve(self, name: str) -> tuple[str, int] | None:
+        """The address this node's hosts file gives `name` (first match, as the resolver does)."""
+        for line, addr, names in self.hosts:
+            if name in names:
+                return addr, line
+        return None
+
+    def has_route_to(self, address: str) -> bool:
+        """Whether the routing table holds a route (default included) covering `address`."""
+        ip = IPv4Address(address)
+        for route in self.routes:
+            destination = route.split()[0]
+            if destination == "default":
+                return True
+            try:
+                if ip in IPv4Network(destination, strict=False):
+                    return True
+            except ValueError:
+                continue
+        return False
+
+
+def read_node_state(directory: Path) -> NodeState:
+    """Parse a node's state folder written by the runner."""
+    state = NodeState(directory.name)
+    hosts = directory / "hosts.txt"
+    if hosts.exists():
+        for number, line in enumerate(hosts.read_text().splitlines(), 1):
+            fields = line.split("#", 1)[0].split()
+            if len(fields) >= 2:
+                state.hosts.append((number, fields[0], fields[1:]))
+    addresses = directory / "addresses.txt"
+    if addresses.exists():
+        for line in addresses.read_text().splitlines():
+            for item in line.split()[2:]:
+                try:
+                    state.addresses.append(IPv4Interface(item))
+                except ValueError:
+                    pass
+    routes = directory / "routes.txt"
+    if routes.exists():
+        state.routes = [line for line in routes.read_text().splitlines() if line.strip()]
+    iptables = directory / "iptables.txt"
+    if iptables.exists():
+        state.runs_docker = True
+        for line in iptables.read_text().splitlines():
+            match = DNAT_RULE_RE.match(line.strip())
+            if match:
+                state.dnat.append(DnatRule(match["proto"], int(match["dport"]), match["to"], int(match["packets"]),
+                                           match["rule"]))
+    return state
+
+
+class RunDir:
+    """A results folder of one run."""
+
+    def __init__(self, path: Path):
+        self.path = Path(path)
+        if not (self.path / "results.json").is_file():
+            raise NotARunDir(f"{self.path} is not a lab results folder (it has no results.json); "
+                             "give a folder printed as 'results: ...' by `python -m lab run`")
+        self.results = json.loads((self.path / "results.json").read_text())
+
+    @property
+    def outcomes(self) -> list[dict]:
+        """The outcome rows of results.json."""
+        return self.results["outcomes"]
+
+    @property
+    def variant_names(self) -> list[str]:
+        """Variants in the order they ran."""
+        return [v["name"] for v in self.results["variants"]]
+
+    def state(self, variant: str) -> dict[str, NodeState]:
+        """Each node's state after the variant's steps."""
+        return self._states.setdefault(variant, {
+            d.name: read_node_state(d) for d in sorted((self.path / variant / "state").glob("*")) if d.is_dir()})
+
+    def packets(self, variant: str) -> list[Packet]:
+        """All captured packets of a variant."""
+        if variant not in self._packets:
+            self._packets[variant] = read_variant_captures(self.path / variant)
+        return self._packets[variant]
+
+    def captured_nodes(self, variant: str) -> set[str]:
+        """Nodes with a capture in this variant."""
+        return {p.stem.rpartition("-")[0] for p in (self.path / variant / "captures").glob("*.pcap")}
+
+    @cached_property
+    def _states(self) -> dict:
+        return {}
+
+    @cached_property
+    def _packets(self) -> dict:
+        return {}
