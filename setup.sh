@@ -16,7 +16,7 @@ fi
 declare -A NEED=(
   [mnexec]=mininet [ip]=iproute2 [iptables]=iptables [nft]=nftables [dockerd]=docker.io
   [tcpdump]=tcpdump [ping]=iputils-ping [nsenter]=util-linux [sysctl]=procps
-  [/usr/bin/python3]=python3 [git]=git
+  [/usr/bin/python3]=python3 [git]=git [dot]=graphviz
 )
 missing=()
 for program in "${!NEED[@]}"; do

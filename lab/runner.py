@@ -42,10 +42,24 @@ def run_scenario(scenario: model.Scenario, results_root: Path, progress: Callabl
                 continue
             _run_variant(variant, record, transcript, workdir / variant.name, run_id, progress, on_outcome)
         record.finish()
+        _publish(record, scenario, progress)
     finally:
         transcript.close()
         shutil.rmtree(workdir, ignore_errors=True)
     return record
+
+
+def _publish(record: RunRecord, scenario: model.Scenario, progress: Callable[[str], None]) -> None:
+    from .analysis.publish import publish_run  # scapy and graphviz: only once the run is over
+
+    started = time.monotonic()
+    progress("report: topology, explanations, report.md ...")
+    try:
+        report = publish_run(record.directory, scenario)
+    except Exception as exc:  # the run's own records are complete; say what is missing and why
+        progress(f"report: could not be written ({type(exc).__name__}: {exc}); results.json and captures are complete")
+        return
+    progress(f"report: {report} in {time.monotonic() - started:.1f}s")
 
 
 def _run_variant(variant, record, transcript, workdir, run_id, progress, on_outcome) -> None:

@@ -102,6 +102,8 @@ class Explanation:
 
     def why(self) -> str:
         """The conclusion drawn from the attempts."""
+        if self.note:
+            return "the network's part cannot be told without a capture on the client"
         if not self.attempts:
             return "no packet of this step was captured on the client; " + (
                 "it failed before using the network" if not self.ok else "it needed no network")
