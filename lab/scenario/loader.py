@@ -712,9 +712,6 @@ def _read_steps(checker, document, known_targets) -> tuple[model.Step, ...]:
             context = f"step '{name}'"
             if not CONTAINER_RE.match(name):
                 checker.fail(spec.at("name"), f"{context}: name must be letters, digits, '-', '_' or '.'")
-            if name in names:
-                checker.fail(spec.at("name"), f"{context}: the name is used twice (first at line {names[name].line})")
-            names[name] = spec.at("name")
         on = []
         if "on" not in spec:
             checker.fail(spec.where, f"{context}: 'on' is missing; name the node(s) or container(s) to run it on")
@@ -722,7 +719,11 @@ def _read_steps(checker, document, known_targets) -> tuple[model.Step, ...]:
             if target not in known_targets:
                 hint = _closest(target, known_targets)
                 checker.fail(where, f"{context}.on: no node or container '{target}'" + (f"; did you mean '{hint}'?" if hint else ""))
+            elif (name, target) in names:
+                checker.fail(where, f"{context}: already runs on {target} (line {names[(name, target)].line}); a step name "
+                                    "may repeat only for other nodes (to give each node its own command)")
             else:
+                names[(name, target)] = where
                 on.append(target)
         actions = [key for key in ("run", *PROBES) if key in spec]
         if len(actions) != 1:
@@ -783,7 +784,9 @@ def _read_expectations(checker, document, variant, variant_names, steps) -> tupl
     if not isinstance(rules, SourceList):
         checker.fail(document.at("expect"), "expect must be a list of rules like '- {step: show-dnodes, node: remote-client, fail: Unable}'")
         return ()
-    step_nodes = {step.name: step.on for step in steps}
+    step_nodes: dict[str, tuple[str, ...]] = {}
+    for step in steps:
+        step_nodes[step.name] = step_nodes.get(step.name, ()) + step.on
     result: dict[tuple[str, str], model.Expectation] = {}
     for index, rule in enumerate(rules):
         context = f"expect[{index}]"
