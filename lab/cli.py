@@ -7,6 +7,7 @@ build); 2 invalid input or usage; 3 the machine cannot run a lab; 130 interrupte
 from __future__ import annotations
 
 import argparse
+import os
 import signal
 import sys
 import time
@@ -49,10 +50,35 @@ def build_parser() -> argparse.ArgumentParser:
     validate = commands.add_parser("validate", help="check scenario files without building anything",
                                    description="Check scenario files without building anything.")
     validate.add_argument("scenarios", type=Path, nargs="+", metavar="scenario")
+    clean = commands.add_parser("clean", help="remove what crashed or killed runs left behind",
+                                description="Remove what crashed or killed runs left behind (from their journals). "
+                                            "Runs still in progress are left alone.")
+    clean.add_argument("--run", metavar="ID", help="only this run (the id in its journal's name)")
     explain = commands.add_parser("explain", help="explain from a run's captures and state why each step did what it did",
                                   description="Explain, from what a run observed, why each step did what it did.")
     explain.add_argument("run_dir", type=Path, metavar="RUN_DIR", help="a folder printed as 'results: ...' by run")
     return parser
+
+
+def cmd_clean(args) -> int:
+    from .build.journal import clean, journals
+
+    if os.geteuid() != 0:
+        err.print("cannot clean: removing namespaces, processes and mounts needs root (sudo)")
+        return EXIT_UNFIT
+    if args.run and not any(path.stem == args.run for path in journals()):
+        err.print(f"error: no journal of a run '{args.run}'; runs with journals: "
+                  f"{', '.join(p.stem for p in journals()) or 'none'}")
+        return EXIT_INVALID
+    cleaned = clean(args.run)
+    for run_id, done in cleaned:
+        out.print(f"run {run_id}: " + ("; ".join(done) if done else "nothing was left"))
+    live = [p.stem for p in journals()]
+    if live:
+        out.print(f"still running (left alone): {', '.join(live)}")
+    if not cleaned and not live:
+        out.print("nothing to clean")
+    return EXIT_OK
 
 
 def cmd_explain(args) -> int:
@@ -124,6 +150,10 @@ def cmd_run(args) -> int:
     except EnvironmentUnfit as exc:
         err.print(f"[red]cannot run a lab on this machine:[/red]\n{escape(str(exc))}")
         return EXIT_UNFIT
+    from .build.journal import clean
+
+    for run_id, done in clean():
+        err.print(f"cleaned what an earlier run ({run_id}) left behind: {'; '.join(done) or 'nothing'}")
     started = time.monotonic()
 
     def progress(text: str) -> None:
@@ -157,4 +187,4 @@ def _interrupt(signum, frame):
 def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGTERM, _interrupt)  # `kill` tears the lab down like Ctrl-C does
     args = build_parser().parse_args(argv)
-    return {"run": cmd_run, "validate": cmd_validate, "explain": cmd_explain}[args.command](args)
+    return {"run": cmd_run, "validate": cmd_validate, "explain": cmd_explain, "clean": cmd_clean}[args.command](args)

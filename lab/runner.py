@@ -11,6 +11,7 @@ from typing import Callable
 
 from .build.commands import BuildError, Transcript
 from .build.deployment import Deployment
+from .build.journal import Journal
 from .build.software import SoftwareMissing
 from .results.record import RunRecord
 from .scenario import model
@@ -32,20 +33,26 @@ def run_scenario(scenario: model.Scenario, results_root: Path, progress: Callabl
                  on_outcome: Callable[[Outcome], None], variants: list[str] | None = None) -> RunRecord:
     """Run the chosen variants (all by default) and return the finished record."""
     results_root.mkdir(parents=True, exist_ok=True)
-    record = RunRecord(scenario, new_run_dir(results_root, scenario))
-    transcript = Transcript(record.directory / "transcript.log")
     run_id = uuid.uuid4().hex[:8]
+    record = RunRecord(scenario, new_run_dir(results_root, scenario), run_id)
+    transcript = Transcript(record.directory / "transcript.log")
+    journal = Journal.open(run_id, record.directory)
     workdir = Path(tempfile.mkdtemp(prefix=f"lab-{run_id}-"))
+    journal.folder(workdir)
     try:
         for variant in scenario.variants:
             if variants and variant.name not in variants:
                 continue
-            _run_variant(variant, record, transcript, workdir / variant.name, run_id, progress, on_outcome)
+            _run_variant(variant, record, transcript, workdir / variant.name, run_id, journal, progress, on_outcome)
         record.finish()
         _publish(record, scenario, progress)
     finally:
         transcript.close()
         shutil.rmtree(workdir, ignore_errors=True)
+        left = journal.close()
+        if left:
+            progress(f"teardown left {len(left)} object(s) behind: {'; '.join(left)}; "
+                     f"`python -m lab clean --run {run_id}` removes them")
     return record
 
 
@@ -62,7 +69,7 @@ def _publish(record: RunRecord, scenario: model.Scenario, progress: Callable[[st
     progress(f"report: {report} in {time.monotonic() - started:.1f}s")
 
 
-def _run_variant(variant, record, transcript, workdir, run_id, progress, on_outcome) -> None:
+def _run_variant(variant, record, transcript, workdir, run_id, journal, progress, on_outcome) -> None:
     def say(text: str) -> None:
         progress(f"[{variant.name}] {text}")
 
@@ -72,7 +79,7 @@ def _run_variant(variant, record, transcript, workdir, run_id, progress, on_outc
     error = None
     try:
         deployment = Deployment(variant, workdir, record.variant_dir(variant.name) / "captures", transcript,
-                                run_id, say)
+                                run_id, journal, say)
         with deployment:
             phases["build"] = round(time.monotonic() - started, 3)
             record.versions.update(deployment.versions)

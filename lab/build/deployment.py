@@ -16,6 +16,7 @@ from typing import Callable
 from ..scenario import model
 from .commands import BuildError, CommandRunner, Transcript
 from .docker import DockerEngine
+from .journal import Journal
 from .network import Network
 from .software import PROJECT_ROOT, node_environment
 
@@ -28,15 +29,16 @@ class Deployment:
     """A built variant: use `with Deployment(...) as deployment:`; leaving the block tears it down."""
 
     def __init__(self, variant: model.Variant, workdir: Path, capture_dir: Path, transcript: Transcript,
-                 run_id: str, progress: Progress):
+                 run_id: str, journal: Journal, progress: Progress):
         self.variant = variant
+        self.journal = journal
         self.workdir = workdir
         self.capture_dir = capture_dir
         self.transcript = transcript
         self.run_id = run_id
         self.progress = progress
         self.env = node_environment(variant.deployment.software)
-        self.network = Network(variant.deployment, workdir, transcript, self.env)
+        self.network = Network(variant.deployment, workdir, transcript, self.env, journal)
         self.engines: dict[str, DockerEngine] = {}
         self.container_host: dict[str, str] = {}
         self.versions: dict[str, str] = {}
@@ -73,7 +75,8 @@ class Deployment:
             engine = DockerEngine(
                 host, self.network.netns_path(host.name), self.workdir / "docker" / host.name, self.transcript,
                 self.run_id, container_env=self.env,
-                container_mounts=[model.Mount("/usr", "/usr", True), model.Mount(str(PROJECT_ROOT), str(PROJECT_ROOT), True)])
+                container_mounts=[model.Mount("/usr", "/usr", True), model.Mount(str(PROJECT_ROOT), str(PROJECT_ROOT), True)],
+                journal=self.journal)
             self.engines[host.name] = engine
             self._undo.callback(engine.stop)
             self._timed(f"{host.name}: dockerd", engine.start)
@@ -91,6 +94,7 @@ class Deployment:
         runner = self.network.runner(capture.node)
         process = runner.start(["tcpdump", "-i", capture.interface, "-n", "-U", "-Z", "root", "-s", "0",
                                 "-w", str(path)], stdout=subprocess.DEVNULL)
+        self.journal.process(process.pid, f"tcpdump on {capture.node}:{capture.interface}")
         self._undo.callback(self._stop_capture, process, capture)
         deadline = time.monotonic() + CAPTURE_READY_TIMEOUT_S
         line = b""

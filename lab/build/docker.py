@@ -19,6 +19,7 @@ from pathlib import Path
 
 from ..scenario import model
 from .commands import BuildError, CommandRunner, Transcript
+from .journal import Journal
 
 BASE_IMAGE = "lab-base:1"
 CACHE_DIR = Path(os.environ.get("LAB_CACHE_DIR", "/var/cache/lab"))
@@ -79,8 +80,9 @@ class DockerEngine:
     """One dockerd in one node's network namespace, with everything it keeps under `root`."""
 
     def __init__(self, host: model.DockerHost, netns: str, root: Path, transcript: Transcript,
-                 run_id: str, container_env: dict[str, str], container_mounts: list[model.Mount]):
+                 run_id: str, container_env: dict[str, str], container_mounts: list[model.Mount], journal: Journal):
         self.host = host
+        self.journal = journal
         self.netns = netns
         self.root = root
         self.socket = root / "docker.sock"
@@ -108,6 +110,7 @@ class DockerEngine:
                 "--containerd-namespace", namespace, "--containerd-plugins-namespace", f"{namespace}-plugins",
                 "--bridge", "none"]
         self.process = self.cli.start(argv, stdout=log, stderr=subprocess.STDOUT)
+        self.journal.process(self.process.pid, f"dockerd of {self.host.name}")
         log.close()
         deadline = time.monotonic() + DAEMON_START_TIMEOUT_S
         while True:
@@ -116,6 +119,9 @@ class DockerEngine:
                                  f"its log ends:\n{self._log_tail()}")
             if self.socket.exists() and self.docker("version", "--format", "{{.Server.Version}}",
                                                     check=False, timeout=5).exit_code == 0:
+                containerd_pid = self.root / "exec" / "containerd" / "containerd.pid"
+                if containerd_pid.exists():
+                    self.journal.process(int(containerd_pid.read_text()), f"containerd of {self.host.name}")
                 return
             if time.monotonic() > deadline:
                 raise BuildError(f"dockerd on {self.host.name} did not answer on {self.socket} within "
@@ -162,6 +168,9 @@ class DockerEngine:
         if container.files:
             self.docker("cp", "-", f"{container.name}:/", input=files_tar(container.files))
         self.docker("start", container.name)
+        pid = self.docker("inspect", "--format", "{{.State.Pid}}", container.name).stdout.strip()
+        if pid.isdigit() and pid != "0":
+            self.journal.process(int(pid), f"container {container.name} on {self.host.name}")
 
     def stop(self) -> None:
         """Remove all containers, stop the daemon (and its containerd) and wait for it."""

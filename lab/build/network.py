@@ -19,6 +19,7 @@ from mininet.node import Host, Switch
 
 from ..scenario import model
 from .commands import CommandRunner, Transcript
+from .journal import Journal
 
 WINDOWS_SYSCTLS = {"net.ipv4.ip_default_ttl": "128", "net.ipv4.tcp_syn_retries": "2"}
 ROUTER_SYSCTLS = {"net.ipv4.ip_forward": "1"}
@@ -67,8 +68,10 @@ def resolv_conf(node: model.Node) -> str:
 class Network:
     """Builds and removes the emulated network of one deployment."""
 
-    def __init__(self, deployment: model.Deployment, workdir: Path, transcript: Transcript, env: dict[str, str]):
+    def __init__(self, deployment: model.Deployment, workdir: Path, transcript: Transcript, env: dict[str, str],
+                 journal: Journal):
         self.deployment = deployment
+        self.journal = journal
         self.workdir = workdir
         self.transcript = transcript
         self.env = env
@@ -81,9 +84,12 @@ class Network:
         self.net = Mininet(topo=None, controller=None, build=False, autoSetMacs=False, waitConnected=False)
         switches = {}
         for subnet in self.deployment.subnets:
-            switches[subnet.name] = self.net.addSwitch(f"sw:{subnet.name}", cls=BridgeSwitch, bridge=subnet.name)
+            switch = self.net.addSwitch(f"sw:{subnet.name}", cls=BridgeSwitch, bridge=subnet.name)
+            self.journal.node(switch.pid, f"switch {subnet.name}")
+            switches[subnet.name] = switch
         for node in self.deployment.nodes:
             host = self.net.addHost(f"{node.name}", cls=Host, ip=None)
+            self.journal.node(host.pid, node.name)
             self.hosts[node.name] = host
             for interface in node.interfaces:
                 self.net.addLink(host, switches[interface.subnet], intfName1=interface.subnet, intfName2=node.name)

@@ -45,8 +45,9 @@ def safe_name(text: str) -> str:
 class RunRecord:
     """The results folder of one run, filled in as the run goes."""
 
-    def __init__(self, scenario: model.Scenario, directory: Path):
+    def __init__(self, scenario: model.Scenario, directory: Path, run_id: str):
         self.scenario = scenario
+        self.run_id = run_id
         self.directory = directory
         self.started = time.time()
         self.ended: float | None = None
@@ -91,6 +92,7 @@ class RunRecord:
         met = sum(o.met for o in self.outcomes)
         return {
             "schema": SCHEMA,
+            "run_id": self.run_id,
             "complete": self.ended is not None,
             "scenario": {"name": self.scenario.name, "description": self.scenario.description,
                          "path": self.scenario.path, "sha256": self.scenario.sha256},

@@ -7,6 +7,8 @@ import subprocess
 
 import pytest
 
+from lab.build.journal import STATE_DIR
+
 from ..conftest import REPO
 from . import machine
 from .conftest import run_lab
@@ -83,11 +85,13 @@ def test_results_folder_holds_the_records(nat_run):
 
 
 def test_teardown_leaves_nothing(nat_run):
-    _, before, after = nat_run
-    assert after["processes"] == before["processes"]
+    run, before, after = nat_run
+    # subsets, not equality: another lab may be running on the machine at the same time
+    assert set(after["processes"]) <= set(before["processes"])
     assert after["netns"] <= before["netns"], "network namespaces outlived the run"
-    assert after["mounts"] == before["mounts"]
-    assert after["tmp"] == before["tmp"]
+    assert set(after["mounts"]) <= set(before["mounts"])
+    assert set(after["tmp"]) <= set(before["tmp"])
+    assert not (STATE_DIR / f"{run.results['run_id']}.jsonl").exists(), "the run's journal was not closed"
 
 
 def test_root_namespace_is_unchanged(nat_run):

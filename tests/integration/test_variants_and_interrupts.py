@@ -53,7 +53,10 @@ def test_ctrl_c_tears_down_and_marks_the_run_incomplete(tmp_path):
     assert process.returncode == 130, stdout + stderr
     assert "interrupted" in stderr
     after = machine.snapshot()
-    assert after == before
+    for key in ("processes", "mounts", "tmp"):
+        assert set(after[key]) <= set(before[key]), key
+    assert after["netns"] <= before["netns"]
+    assert after["network"] == before["network"]
     (run_dir,) = tmp_path.iterdir()
     import json
     assert json.loads((run_dir / "results.json").read_text())["complete"] is False
