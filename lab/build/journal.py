@@ -75,6 +75,24 @@ def _stop(pid: int, started: str, sig=signal.SIGTERM, wait_s: float = TERM_WAIT_
             pass
 
 
+def processes_using(folder: str) -> list[int]:
+    """Pids whose command line names a path inside `folder` (a run's own, uniquely named folder).
+
+    This finds what the Docker engine started on the run's behalf before the journal could
+    note it (a containerd shim of a container that was being created when the run died).
+    """
+    prefix = (folder.rstrip("/") + "/").encode()
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit() and int(entry.name) != os.getpid():
+            try:
+                if prefix in (entry / "cmdline").read_bytes():
+                    found.append(int(entry.name))
+            except OSError:
+                continue
+    return found
+
+
 def _unmount_below(path: str) -> None:
     """Unmount whatever the run left mounted inside its own folder (deepest first)."""
     prefix = path.rstrip("/") + "/"
@@ -171,6 +189,11 @@ def undo(records: list[dict]) -> list[str]:
             _stop(record["pid"], record["started"], signal.SIGKILL, wait_s=2)
             done.append(f"removed node {record['name']} (pid {record['pid']})")
         elif kind == "folder" and Path(record["path"]).exists():
+            for pid in processes_using(record["path"]):
+                started = start_time(pid)
+                if started:
+                    _stop(pid, started)
+                    done.append(f"stopped pid {pid} (it used {record['path']})")
             _unmount_below(record["path"])
             shutil.rmtree(record["path"], ignore_errors=True)
             done.append(f"removed {record['path']}")
