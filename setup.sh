@@ -44,8 +44,8 @@ if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
 fi
 
 case "${1:-}" in
-  "") echo "setup.sh: ready. Replay the incident: .venv/bin/python -m lab run scenarios/docker-nat-reachability.yaml" ;;
-  replay) shift; exec .venv/bin/python -m lab run scenarios/docker-nat-reachability.yaml "$@" ;;
+  "") echo "setup.sh: ready. Replay the incident: .venv/bin/python -m lab run scenarios/tdengine-docker-cross-subnet.yaml" ;;
+  replay) shift; exec .venv/bin/python -m lab run scenarios/tdengine-docker-cross-subnet.yaml "$@" ;;
   test) shift; exec .venv/bin/python -m pytest "$@" ;;
   *) echo "setup.sh: unknown command '$1' (use: replay, test, or nothing)" >&2; exit 2 ;;
 esac

@@ -90,8 +90,9 @@ class Explanation:
             after = f" after {attempt.answer_after_ms:.1f} ms" if attempt.answer_after_ms is not None else ""
             lines.append(f"  {number}. {attempt.protocol} {attempt.target} ({attempt.sent} {unit}): {attempt.answer}{after}")
             if attempt.endpoints:
-                lines.append(f"     handed endpoint(s): {', '.join(attempt.endpoints)} "
-                             f"(as listed in {', '.join(attempt.endpoint_sources)})")
+                sources = attempt.endpoint_sources
+                listed = ", ".join(sources[:2]) + (f" and {len(sources) - 2} more" if len(sources) > 2 else "")
+                lines.append(f"     handed endpoint(s): {', '.join(attempt.endpoints)} (printed earlier by {listed})")
             if attempt.names:
                 mapped = ", ".join(f"{name} -> {attempt.dst} (line {line})" for name, line in attempt.names)
                 lines.append(f"     {self.node}'s /etc/hosts maps {mapped}")
@@ -122,6 +123,21 @@ class Explanation:
         worked = [a.target for a in self.attempts if a.succeeded]
         prefix = f"{', '.join(worked)} answered, but " if worked else ""
         return f"{prefix}{'; '.join(reasons)}; so the step failed: {self.error}"
+
+
+def port_ranges(ports: set[tuple[int, str]]) -> str:
+    """'16030-16042/tcp+udp, 26030/tcp' from a set of (port, protocol)."""
+    by_port: dict[int, set[str]] = {}
+    for port, protocol in ports:
+        by_port.setdefault(port, set()).add(protocol)
+    runs: list[list] = []
+    for port in sorted(by_port):
+        protocols = "+".join(sorted(by_port[port]))
+        if runs and runs[-1][1] == port - 1 and runs[-1][2] == protocols:
+            runs[-1][1] = port
+        else:
+            runs.append([port, port, protocols])
+    return ", ".join(f"{low}-{high}/{protocols}" if low != high else f"{low}/{protocols}" for low, high, protocols in runs)
 
 
 def _client_addresses(state: NodeState) -> set[str]:
@@ -210,9 +226,9 @@ def _nat(attempt: Attempt, states: dict[str, NodeState]) -> None:
                 attempt.nat = (f"on {name}: NAT rule '{rule.rule}' forwards it to {rule.to} "
                                f"(counter: {rule.packets} packet(s) this variant)")
             elif attempt.protocol in ("tcp", "udp"):
-                published = sorted({f"{r.dport}/{r.protocol}" for r in state.dnat})
+                published = port_ranges({(r.dport, r.protocol) for r in state.dnat}) or "none"
                 attempt.nat = (f"on {name}: no NAT rule for {attempt.protocol} port {attempt.dport} — nothing is "
-                               f"published at {attempt.dst}:{attempt.dport} (published: {', '.join(published) or 'none'}), "
+                               f"published at {attempt.dst}:{attempt.dport} (published: {published}), "
                                f"so {name} itself answered")
             return
         for route in state.routes:

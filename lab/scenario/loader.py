@@ -47,7 +47,7 @@ DOCKER_HOST_KEYS = NODE_KEYS | {"networks", "containers"}
 NETWORK_KEYS = {"subnet", "gateway", "bridge"}
 CONTAINER_KEYS = {"hostname", "network", "ip", "publish", "environment", "mounts", "command", "files"}
 STEP_KEYS = {"name", "on", "run", "ping", "tcp", "udp", "timeout", "success", "until", "description"}
-SUCCESS_KEYS = {"exit_code", "output_contains", "output_lacks"}
+SUCCESS_KEYS = {"exit_code", "output_contains", "output_lacks", "output_count"}
 UNTIL_KEYS = {"text", "times", "interval"}
 EXPECT_KEYS = {"variant", "node", "step", "ok", "fail"}
 VARIANT_KEYS = {"description", "set"}
@@ -756,8 +756,15 @@ def _read_steps(checker, document, known_targets) -> tuple[model.Step, ...]:
                         exit_code = None
                     else:
                         exit_code = checker.number(rule, "exit_code", f"{context}.success", 0, 0, 255, integer=True)
+                counts = []
+                count_map = checker.mapping(rule, "output_count", f"{context}.success")
+                for text, _ in (count_map or {}).items():
+                    times = checker.number(count_map, text, f"{context}.success.output_count", None, 1, 10000, integer=True)
+                    if times is not None:
+                        counts.append((str(text), times))
                 success = model.SuccessRule(
                     exit_code=exit_code,
+                    output_count=tuple(counts),
                     output_contains=tuple(t for t, _ in checker.string_list(rule, "output_contains", f"{context}.success")),
                     output_lacks=tuple(t for t, _ in checker.string_list(rule, "output_lacks", f"{context}.success")),
                 )

@@ -155,6 +155,7 @@ class SuccessRule:
     exit_code: int | None = 0
     output_contains: tuple[str, ...] = ()
     output_lacks: tuple[str, ...] = ()
+    output_count: tuple[tuple[str, int], ...] = ()  # (text, at least how many times)
 
 
 @dataclass(frozen=True)

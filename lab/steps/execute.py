@@ -52,13 +52,17 @@ def judge(step: model.Step, result: CommandResult) -> tuple[bool, str]:
     if rule.exit_code is not None and result.exit_code != rule.exit_code:
         last = result.output.strip().splitlines()[-1:] or [""]
         return False, f"exit {result.exit_code}: {last[0]}".rstrip(": ")
-    for text in rule.output_contains:
-        if text not in result.output:
-            return False, f"output lacks {text!r}"
     for text in rule.output_lacks:
         if text in result.output:
             line = next(line for line in result.output.splitlines() if text in line)
             return False, line.strip()
+    for text in rule.output_contains:
+        if text not in result.output:
+            return False, f"output lacks {text!r}"
+    for text, times in rule.output_count:
+        seen = result.output.count(text)
+        if seen < times:
+            return False, f"{text!r} appears {seen} time(s), wanted at least {times}"
     return True, ""
 
 
