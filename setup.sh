@@ -17,6 +17,7 @@ declare -A NEED=(
   [mnexec]=mininet [ip]=iproute2 [iptables]=iptables [nft]=nftables [dockerd]=docker.io
   [tcpdump]=tcpdump [ping]=iputils-ping [nsenter]=util-linux [sysctl]=procps
   [/usr/bin/python3]=python3 [git]=git [dot]=graphviz
+  [redis-server]=redis-server [redis-cli]=redis-tools
 )
 missing=()
 for program in "${!NEED[@]}"; do
@@ -26,8 +27,17 @@ python3 -c 'import venv, ensurepip' >/dev/null 2>&1 || missing+=(python3-venv)
 if [ "${#missing[@]}" -gt 0 ]; then
   echo "setup.sh: installing Debian packages: ${missing[*]}"
   export DEBIAN_FRONTEND=noninteractive
+  # Install without starting services (docker.io, redis-server): the lab starts its own, inside
+  # namespaces, and must not leave a system Docker or Redis running. policy-rc.d is Debian's way.
+  made_policy=""
+  if [ ! -e /usr/sbin/policy-rc.d ]; then
+    printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d && chmod 755 /usr/sbin/policy-rc.d
+    made_policy=yes
+    trap 'rm -f /usr/sbin/policy-rc.d' EXIT
+  fi
   apt-get update -q
   apt-get install -y -q --no-install-recommends "${missing[@]}"
+  if [ -n "$made_policy" ]; then rm -f /usr/sbin/policy-rc.d; trap - EXIT; fi
 fi
 
 # The virtualenv, re-synced only when requirements.txt changed.
