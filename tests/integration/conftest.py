@@ -3,27 +3,17 @@
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-import pytest
 
-from lab.environment import EnvironmentUnfit, check_environment
-
-from ..conftest import REPO
+from ..conftest import REPO, skip_unless_lab_machine
 
 
 def pytest_collection_modifyitems(config, items):
-    try:
-        check_environment()
-    except EnvironmentUnfit as exc:
-        if os.environ.get("CI"):
-            raise  # on CI the set-up must have made the machine fit: never skip silently
-        for item in items:
-            item.add_marker(pytest.mark.skip(reason=f"machine cannot run a lab: {exc}"))
+    skip_unless_lab_machine(items, Path(__file__).resolve().parent)
 
 
 @dataclass

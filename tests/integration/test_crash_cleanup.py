@@ -10,7 +10,9 @@ import time
 
 import pytest
 
-from lab.build.journal import STATE_DIR, read
+from pathlib import Path
+
+from lab.build.journal import STATE_DIR, leftovers, processes_using, read
 
 from ..conftest import REPO
 from . import machine
@@ -29,7 +31,7 @@ def _run_id(results_root):
     "win-client tcp-published",                     # during the steps
 ])
 def test_sigkill_then_clean_leaves_nothing(tmp_path, moment):
-    before = machine.snapshot()
+    network_before = machine.root_network()
     process = subprocess.Popen([sys.executable, "-m", "lab", "run", str(NAT), "--results", str(tmp_path)],
                                cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     deadline = time.monotonic() + 90
@@ -44,18 +46,23 @@ def test_sigkill_then_clean_leaves_nothing(tmp_path, moment):
     run_id = _run_id(tmp_path)
     journal = STATE_DIR / f"{run_id}.jsonl"
     assert journal.exists(), "a killed run must leave its journal"
-    assert {r["kind"] for r in read(journal)} >= {"run", "folder", "node"}
+    records = read(journal)
+    assert {r["kind"] for r in records} >= {"run", "folder", "node"}
+    folder = next(r["path"] for r in records if r["kind"] == "folder")
+    netns = {r["netns"] for r in records if r["kind"] == "node"}
 
     cleaned = subprocess.run([sys.executable, "-m", "lab", "clean", "--run", run_id], cwd=REPO,
                              capture_output=True, text=True, timeout=120)
     assert cleaned.returncode == 0, cleaned.stdout + cleaned.stderr
     assert f"run {run_id}:" in cleaned.stdout
     assert not journal.exists()
-    after = machine.snapshot()
-    for key in ("processes", "mounts", "tmp"):
-        assert set(after[key]) <= set(before[key]), (key, set(after[key]) - set(before[key]))
-    assert after["netns"] <= before["netns"]
-    assert after["network"] == before["network"]
+    # exactly what this run made is gone (other labs may run on the machine meanwhile)
+    assert leftovers(records) == []
+    assert not netns & machine.network_namespaces(), "a namespace of the run survived"
+    assert processes_using(folder) == []
+    assert not [m for m in machine.root_mounts() if m.startswith(folder)]
+    assert not Path(folder).exists()
+    assert machine.root_network() == network_before
     results = json.loads(next(tmp_path.iterdir()).joinpath("results.json").read_text())
     assert results["complete"] is False
 

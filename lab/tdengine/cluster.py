@@ -1,0 +1,274 @@
+"""Mnode logic (pure: no I/O, the caller passes the time).
+
+:class:`ClusterTable` is the replicated, persisted part (TDengine's sdb): cluster id, the
+dnode table, the mnodes and who is master in which term.  :class:`Mnode` is what the master
+adds in memory: dnode liveness from status messages, create/drop dnode and the rows of
+``show dnodes`` / ``show mnodes``.  A new master starts with a fresh liveness view, so a
+dnode it never heard from is ``offline`` with ``status not received``.
+"""
+
+import time
+from dataclasses import asdict, dataclass, field
+
+from .errors import DNODE_ALREADY_EXIST, DNODE_NOT_EXIST, NO_REMOVE_MASTER, TaosError
+from .shellfmt import Column
+
+READY = "ready"
+OFFLINE = "offline"
+REASON_TIMEOUT = "status msg timeout"
+REASON_NOT_RECEIVED = "status not received"
+REASON_ID_MISMATCH = "dnodeId not match"
+MISSED_CYCLES = 3  # a dnode missing this many status cycles goes offline
+ALTERNATIVE_ROLE = "any"
+
+DNODE_COLUMNS = (
+    Column("id", "smallint", 2),
+    Column("end_point", "binary", 40),
+    Column("vnodes", "smallint", 2),
+    Column("cores", "smallint", 2),
+    Column("status", "binary", 10),
+    Column("role", "binary", 5),
+    Column("create_time", "timestamp", 8),
+    Column("offline reason", "binary", 24),
+)
+MNODE_COLUMNS = (
+    Column("id", "smallint", 2),
+    Column("end_point", "binary", 40),
+    Column("role", "binary", 12),
+    Column("create_time", "timestamp", 8),
+)
+
+
+@dataclass
+class DnodeRecord:
+    """A registered dnode: id, endpoint string as given to ``create dnode``, creation ms."""
+
+    id: int
+    ep: str
+    create_time: int
+
+
+@dataclass
+class MnodeRecord:
+    """An mnode replica, hosted by dnode ``id``."""
+
+    id: int
+    create_time: int
+
+
+@dataclass
+class ClusterTable:
+    """The mnode data every mnode replica holds and persists."""
+
+    cluster_id: str
+    term: int
+    master_id: int
+    next_id: int
+    dnodes: dict = field(default_factory=dict)  # id -> DnodeRecord
+    mnodes: list = field(default_factory=list)  # MnodeRecord, by dnode id (sdb order)
+    version: int = 0
+
+    @classmethod
+    def bootstrap(cls, cluster_id, local_ep, now_ms):
+        """First deploy: this dnode becomes dnode 1 and hosts the master mnode."""
+        table = cls(cluster_id=cluster_id, term=1, master_id=1, next_id=2)
+        table.dnodes[1] = DnodeRecord(1, local_ep, now_ms)
+        table.mnodes.append(MnodeRecord(1, now_ms))
+        return table
+
+    def to_json(self):
+        """A JSON-ready dict."""
+        data = asdict(self)
+        data["dnodes"] = [asdict(record) for record in self.dnodes.values()]
+        return data
+
+    @classmethod
+    def from_json(cls, data):
+        """Inverse of :meth:`to_json`; raises KeyError/TypeError/ValueError on bad data."""
+        table = cls(cluster_id=str(data["cluster_id"]), term=int(data["term"]),
+                    master_id=int(data["master_id"]), next_id=int(data["next_id"]),
+                    version=int(data["version"]))
+        for item in data["dnodes"]:
+            record = DnodeRecord(int(item["id"]), str(item["ep"]), int(item["create_time"]))
+            table.dnodes[record.id] = record
+        table.mnodes = [MnodeRecord(int(item["id"]), int(item["create_time"]))
+                        for item in data["mnodes"]]
+        return table
+
+    def mnode_ids(self):
+        """Ids of the dnodes hosting an mnode, in order."""
+        return [mnode.id for mnode in self.mnodes]
+
+    def mnode_eps(self):
+        """``(endpoint strings of the mnodes, index of the master)``."""
+        eps = [self.dnodes[mnode.id].ep for mnode in self.mnodes if mnode.id in self.dnodes]
+        ids = [mnode.id for mnode in self.mnodes if mnode.id in self.dnodes]
+        return eps, ids.index(self.master_id) if self.master_id in ids else 0
+
+    def find_by_ep(self, ep):
+        """The dnode registered with exactly this endpoint string (case-sensitive), or None."""
+        return next((record for record in self.dnodes.values() if record.ep == ep), None)
+
+    def take_over(self, dnode_id):
+        """Make ``dnode_id`` master in a new term."""
+        self.term += 1
+        self.master_id = dnode_id
+        self.version += 1
+
+
+def claim_beats(term, master_id, other_term, other_master_id):
+    """True when master claim (term, id) wins over the other: higher term, then lower id."""
+    return term > other_term or (term == other_term and master_id < other_master_id)
+
+
+def takeover_delay(mnode_ids, master_id, self_id, interval):
+    """Seconds of silence from the master after which mnode ``self_id`` takes over.
+
+    The last known master itself waits MISSED_CYCLES intervals (this matters after a restart
+    of the whole cluster); the others wait one more interval per place they come after it,
+    so that the next mnode in line takes over first and announces itself to the rest.
+    """
+    if master_id in mnode_ids:
+        start = mnode_ids.index(master_id)
+        rank = (mnode_ids.index(self_id) - start) % len(mnode_ids)
+    else:
+        rank = mnode_ids.index(self_id) + 1
+    return (MISSED_CYCLES + rank) * interval
+
+
+@dataclass
+class Liveness:
+    """What the master knows of a dnode from its status messages."""
+
+    status: str = OFFLINE
+    reason: str = REASON_NOT_RECEIVED
+    last_access: float = 0.0
+    cores: int = 0
+
+
+class Mnode:
+    """The master mnode's behaviour over a :class:`ClusterTable`."""
+
+    def __init__(self, table, local_id, server_port, num_of_mnodes, status_interval, now, cores,
+                 clock_ms=lambda: int(time.time() * 1000)):
+        self.table = table
+        self.clock_ms = clock_ms
+        self.local_id = local_id
+        self.server_port = server_port
+        self.num_of_mnodes = num_of_mnodes
+        self.status_interval = status_interval
+        self.liveness = {dnode_id: Liveness() for dnode_id in table.dnodes}
+        self.local_status(now, cores)
+
+    def local_status(self, now, cores):
+        """The master's own dnode reports without the network."""
+        live = self.liveness.setdefault(self.local_id, Liveness())
+        live.last_access, live.cores = now, cores
+        if live.status != READY:
+            live.status, live.reason = READY, ""
+            self._place_mnodes()
+
+    def shell_epset(self):
+        """The mnode endpoints for clients: empty in a single-dnode cluster."""
+        if len(self.table.dnodes) < 2:
+            return [], 0
+        return self.table.mnode_eps()
+
+    def process_status(self, dnode_id, ep, cores, now):
+        """Handle a status message; return the status response body or raise TaosError.
+
+        A dnode without an id (0) is matched by the exact endpoint string, one with an id by
+        the id; the response tells it its id, the cluster and the mnode endpoints.
+        """
+        if dnode_id == 0:
+            record = self.table.find_by_ep(ep)
+        else:
+            record = self.table.dnodes.get(dnode_id)
+            if record is None:
+                other = self.table.find_by_ep(ep)
+                if other is not None and self.liveness[other.id].status != READY:
+                    self.liveness[other.id].reason = REASON_ID_MISMATCH
+        if record is None:
+            raise TaosError(DNODE_NOT_EXIST)
+        live = self.liveness[record.id]
+        live.last_access, live.cores = now, cores
+        if live.status != READY:
+            live.status, live.reason = READY, ""
+            self._place_mnodes()
+        eps, in_use = self.table.mnode_eps()
+        return {"dnode_id": record.id, "cluster_id": self.table.cluster_id,
+                "mnodes": eps, "in_use": in_use, "mnode_ids": self.table.mnode_ids()}
+
+    def _place_mnodes(self):
+        """Add mnodes on ready dnodes, lowest id first, until there are numOfMnodes; the
+        list stays in id order, the order in which TDengine's sdb hands them out."""
+        hosting = set(self.table.mnode_ids())
+        for dnode_id in sorted(self.table.dnodes):
+            if len(self.table.mnodes) >= self.num_of_mnodes:
+                break
+            if dnode_id not in hosting and self.liveness[dnode_id].status == READY:
+                self.table.mnodes.append(MnodeRecord(dnode_id, self.clock_ms()))
+                self.table.mnodes.sort(key=lambda mnode: mnode.id)
+                self.table.version += 1
+
+    def check_timeouts(self, now):
+        """Mark dnodes silent for MISSED_CYCLES status intervals offline; return them."""
+        gone = []
+        for dnode_id, live in self.liveness.items():
+            if (dnode_id != self.local_id and live.status == READY
+                    and now - live.last_access > MISSED_CYCLES * self.status_interval):
+                live.status, live.reason = OFFLINE, REASON_TIMEOUT
+                gone.append(self.table.dnodes[dnode_id])
+        return gone
+
+    def create_dnode(self, ep):
+        """Register an endpoint (``fqdn`` alone gets the mnode's serverPort)."""
+        ep = ep.strip()
+        if ":" not in ep:
+            ep = f"{ep.rstrip(';')}:{self.server_port}"
+        if self.table.find_by_ep(ep) is not None:
+            raise TaosError(DNODE_ALREADY_EXIST)
+        record = DnodeRecord(self.table.next_id, ep, self.clock_ms())
+        self.table.next_id += 1
+        self.table.dnodes[record.id] = record
+        self.liveness[record.id] = Liveness()
+        self.table.version += 1
+        return record
+
+    def drop_dnode(self, target):
+        """Remove a dnode given by endpoint or id; the master's own dnode cannot go."""
+        record = self.table.find_by_ep(target)
+        if record is None:
+            digits = target.strip()
+            digits = digits[:len(digits) - len(digits.lstrip("0123456789"))] or "0"
+            record = self.table.dnodes.get(int(digits))
+        if record is None:
+            raise TaosError(DNODE_NOT_EXIST)
+        if record.id == self.table.master_id:
+            raise TaosError(NO_REMOVE_MASTER)
+        del self.table.dnodes[record.id]
+        del self.liveness[record.id]
+        self.table.mnodes = [mnode for mnode in self.table.mnodes if mnode.id != record.id]
+        self.table.version += 1
+        return record
+
+    def dnode_rows(self):
+        """Rows of ``show dnodes``, by id."""
+        rows = []
+        for dnode_id in sorted(self.table.dnodes):
+            record, live = self.table.dnodes[dnode_id], self.liveness[dnode_id]
+            rows.append([record.id, record.ep[:40], 0, live.cores, live.status,
+                         ALTERNATIVE_ROLE, record.create_time, live.reason])
+        return rows
+
+    def mnode_rows(self):
+        """Rows of ``show mnodes``: master, slave (dnode ready) or offline."""
+        rows = []
+        for mnode in self.table.mnodes:
+            record = self.table.dnodes[mnode.id]
+            if mnode.id == self.table.master_id:
+                role = "master"
+            else:
+                role = "slave" if self.liveness[mnode.id].status == READY else "offline"
+            rows.append([mnode.id, record.ep[:40], role, mnode.create_time])
+        return rows

@@ -1,0 +1,119 @@
+"""What the TDengine 2.0.20 shell prints, byte for byte (pure; see shellEngine.c).
+
+Result tables: every column gets a width from its type (smallint 6, int 11, bigint 21,
+timestamp 23, binary its size capped at 30) or its name if longer; the header centres each
+name and ends it with `` |``, then comes a line of ``=`` as wide as the table, then rows of
+`` value |`` with numbers right-aligned and text left-aligned (cut to ``...`` when too long).
+"""
+
+import time
+import unicodedata
+from dataclasses import dataclass
+
+from . import VERSION
+
+PROMPT = "taos> "
+CONTINUE_PROMPT = "   -> "
+MAX_BINARY_DISPLAY_WIDTH = 30
+_FIXED_WIDTHS = {"smallint": 6, "int": 11, "bigint": 21, "timestamp": 23}
+
+
+@dataclass(frozen=True)
+class Column:
+    """A result column: name, type (smallint, int, bigint, binary, timestamp), size."""
+
+    name: str
+    type: str
+    bytes: int
+
+
+def banner(os_name="Linux"):
+    """The welcome text printed on stdout when the shell starts."""
+    return (f"\nWelcome to the TDengine shell from {os_name}, Client Version:{VERSION}\n"
+            "Copyright (c) 2020 by TAOS Data, Inc. All rights reserved.\n\n")
+
+
+def connect_failed(reason):
+    """Printed on stdout when the connection cannot be made (the shell then exits 1)."""
+    return f"taos connect failed, reason: {reason}.\n\n"
+
+
+def query_ok_rows(rows, seconds):
+    """Footer of a select/show result."""
+    return f"Query OK, {rows} row(s) in set ({seconds:.6f}s)\n"
+
+
+def query_ok_affected(rows, seconds):
+    """Footer of a statement that changes something (create/drop dnode)."""
+    return f"Query OK, {rows} of {rows} row(s) in database ({seconds:.6f}s)\n"
+
+
+def db_error(text, seconds):
+    """A failed statement, printed on stderr."""
+    return f"\nDB error: {text} ({seconds:.6f}s)\n"
+
+
+def column_width(column):
+    """Display width of ``column`` (calcColWidth)."""
+    if column.type == "binary":
+        return max(min(column.bytes, MAX_BINARY_DISPLAY_WIDTH), len(column.name))
+    return max(_FIXED_WIDTHS[column.type], len(column.name))
+
+
+def format_timestamp(millis):
+    """``YYYY-MM-DD HH:MM:SS.mmm`` in local time."""
+    seconds, ms = divmod(int(millis), 1000)
+    return time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(seconds)) + f".{ms:03d}"
+
+
+def _char_width(char):
+    if unicodedata.combining(char):
+        return 0
+    return 2 if unicodedata.east_asian_width(char) in ("W", "F") else 1
+
+
+def _fit_text(text, width):
+    """Left-align ``text`` in ``width`` columns; cut it to end in ``...`` when too wide."""
+    total = sum(_char_width(char) for char in text)
+    if total <= width:
+        return text + " " * (width - total)
+    kept, cols = [], 0
+    for char in text:
+        char_width = _char_width(char)
+        if cols + char_width > width - 3:
+            break
+        kept.append(char)
+        cols += char_width
+    dots = min(3, width - cols)
+    return "".join(kept) + "." * dots + " " * (width - cols - dots)
+
+
+def format_value(column, value, width):
+    """One cell, without the surrounding `` `` and `` |``."""
+    if column.type in ("smallint", "int", "bigint"):
+        return str(int(value)).rjust(width)
+    if column.type == "timestamp":
+        return format_timestamp(value)
+    return _fit_text(str(value), width)
+
+
+def format_header(columns, widths):
+    """The centred column names and the ``=`` line."""
+    cells = []
+    for column, width in zip(columns, widths):
+        padding = width - len(column.name)
+        left = padding // 2
+        cells.append(" " + " " * left + column.name + " " * (padding - left) + " |")
+    return "".join(cells) + "\n" + "=" * sum(width + 3 for width in widths) + "\n"
+
+
+def format_table(columns, rows):
+    """Header and rows of a result; nothing at all for an empty result, like the shell."""
+    if not rows:
+        return ""
+    widths = [column_width(column) for column in columns]
+    lines = [format_header(columns, widths)]
+    for row in rows:
+        cells = (f" {format_value(c, v, w)} |" for c, v, w in zip(columns, row, widths))
+        lines.append("".join(cells) + "\n")
+    return "".join(lines)

@@ -1,0 +1,81 @@
+"""Persistent dnode state under dataDir, as JSON files replaced atomically.
+
+``dnode/dnode.json`` holds the dnode's identity (id, cluster id) and the mnode endpoints it
+last learnt; ``mnode/sdb.json`` exists only on dnodes hosting an mnode and holds the
+:class:`~lab.tdengine.cluster.ClusterTable`.
+"""
+
+import json
+import os
+
+from .cluster import ClusterTable
+
+
+class StateError(Exception):
+    """Unreadable or unwritable state files."""
+
+
+class StateStore:
+    """Reads and writes the state files of one dnode."""
+
+    def __init__(self, data_dir):
+        self.dnode_path = os.path.join(data_dir, "dnode", "dnode.json")
+        self.table_path = os.path.join(data_dir, "mnode", "sdb.json")
+
+    @staticmethod
+    def _read(path):
+        try:
+            with open(path, encoding="utf-8") as handle:
+                return json.load(handle)
+        except FileNotFoundError:
+            return None
+        except (OSError, ValueError) as exc:
+            raise StateError(f"cannot read {path}: {exc}") from None
+
+    @staticmethod
+    def _write(path, data):
+        """Write ``data`` to a temporary file next to ``path``, sync it, rename it over."""
+        temporary = f"{path}.tmp"
+        try:
+            os.makedirs(os.path.dirname(path), exist_ok=True)
+            with open(temporary, "w", encoding="utf-8") as handle:
+                json.dump(data, handle, indent=1, sort_keys=True)
+                handle.flush()
+                os.fsync(handle.fileno())
+            os.replace(temporary, path)
+        except OSError as exc:
+            raise StateError(f"cannot write {path}: {exc}") from None
+
+    def load_dnode(self):
+        """The saved identity dict, or an empty dict on first start."""
+        data = self._read(self.dnode_path)
+        if data is not None and not isinstance(data, dict):
+            raise StateError(f"{self.dnode_path} does not hold a JSON object")
+        return data or {}
+
+    def save_dnode(self, data):
+        """Save the identity dict."""
+        self._write(self.dnode_path, data)
+
+    def load_table(self):
+        """The saved cluster table, or None when this dnode has no mnode data."""
+        data = self._read(self.table_path)
+        if data is None:
+            return None
+        try:
+            return ClusterTable.from_json(data)
+        except (KeyError, TypeError, ValueError) as exc:
+            raise StateError(f"{self.table_path} is not a cluster table: {exc!r}") from None
+
+    def save_table(self, table):
+        """Save the cluster table."""
+        self._write(self.table_path, table.to_json())
+
+    def remove_table(self):
+        """Forget the mnode data (this dnode no longer hosts an mnode)."""
+        try:
+            os.remove(self.table_path)
+        except FileNotFoundError:
+            pass
+        except OSError as exc:
+            raise StateError(f"cannot remove {self.table_path}: {exc}") from None

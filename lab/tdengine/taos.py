@@ -1,0 +1,164 @@
+"""taos: the emulated TDengine 2.0.20 shell.
+
+Usage: ``python3 -m lab.tdengine.taos [-c DIR] [-h HOST] [-P PORT] [-u USER] [-p[PASS]] [-s SQL]``.
+Without ``-s`` it reads statements from stdin at a ``taos> `` prompt.  Output goes to the
+streams the real shell uses: results and ``taos connect failed`` on stdout (exit 1 for the
+latter), ``DB error`` on stderr; with ``-s`` the exit status is 0 even after a failed query.
+"""
+
+import argparse
+import getpass
+import sys
+import time
+
+from . import shellfmt, sql
+from .client import Connection
+from .config import DEFAULT_CONFIG_DIR, MAX_EP_LEN, ConfigError, load_config
+from .epset import EpSet
+from .errors import INVALID_FQDN, TaosError
+
+DEFAULT_USER = "root"
+DEFAULT_PASSWORD = "taosdata"
+
+
+def parse_args(argv):
+    """The shell's options (``-h`` is the host, so help is only ``--help``)."""
+    parser = argparse.ArgumentParser(prog="taos", add_help=False,
+                                     description="Emulated TDengine 2.0.20 shell.")
+    parser.add_argument("--help", action="help", help="show this help and exit")
+    parser.add_argument("-c", "--config-dir", default=DEFAULT_CONFIG_DIR, help="configuration directory")
+    parser.add_argument("-h", "--host", help="TDengine server FQDN to connect to")
+    parser.add_argument("-P", "--port", type=int, help="port (used only with -h)")
+    parser.add_argument("-u", "--user", default=DEFAULT_USER, help="user name")
+    parser.add_argument("-p", "--password", nargs="?", const="", help="password (prompted if empty)")
+    parser.add_argument("-s", "--commands", help="commands to run without entering the shell")
+    return parser.parse_args(argv)
+
+
+def initial_epset(config, host, port):
+    """``{HOST:PORT}`` with -h (PORT: -P, the port in HOST, or serverPort), else {firstEp, secondEp}."""
+    if host is None:
+        texts = [config.first_ep, config.second_ep]
+    else:
+        if not host or len(host) >= MAX_EP_LEN:
+            raise TaosError(INVALID_FQDN)
+        texts = [host]
+    try:
+        epset = EpSet.from_strings(texts, 0, config.server_port)
+    except ValueError:
+        raise TaosError(INVALID_FQDN) from None
+    if host is not None and port:
+        epset.replace([(epset.current()[0], port)])
+    return epset
+
+
+class Shell:
+    """Runs statements on a connection and prints what the real shell prints."""
+
+    def __init__(self, connection, out=sys.stdout, err=sys.stderr):
+        self.connection = connection
+        self.out = out
+        self.err = err
+
+    def run(self, text):
+        """Run every statement of ``text``; return False when one of them was ``quit``."""
+        for command in sql.split_commands(text):
+            if sql.is_empty_command(command):
+                continue
+            if sql.is_quit(command):
+                return False
+            self.run_one(command)
+        return True
+
+    def run_one(self, command):
+        """Run one statement and print its result or its error."""
+        start = time.perf_counter()
+        try:
+            statement = sql.parse_statement(command)
+            if statement.kind in (sql.CREATE_DNODE, sql.DROP_DNODE):
+                if statement.kind == sql.CREATE_DNODE:
+                    self.connection.create_dnode(statement.arg)
+                else:
+                    self.connection.drop_dnode(statement.arg)
+                self.out.write(shellfmt.query_ok_affected(0, time.perf_counter() - start) + "\n")
+            else:
+                columns, rows = self._query(statement)
+                self.out.write(shellfmt.format_table(columns, rows))
+                self.out.write(shellfmt.query_ok_rows(len(rows), time.perf_counter() - start) + "\n")
+        except TaosError as exc:
+            self.out.flush()
+            self.err.write(shellfmt.db_error(exc.text, time.perf_counter() - start))
+        self.out.flush()
+
+    def _query(self, statement):
+        if statement.kind == sql.SERVER_VERSION:
+            version = self.connection.server_version
+            return [shellfmt.Column(statement.arg, "binary", len(version))], [[version]]
+        return self.connection.show("dnodes" if statement.kind == sql.SHOW_DNODES else "mnodes")
+
+    def interact(self, stdin=sys.stdin):
+        """Prompt for statements until ``quit`` or end of input."""
+        echo = not stdin.isatty()
+        while True:
+            buffer = []
+            prompt = shellfmt.PROMPT
+            while True:
+                self.out.write(prompt)
+                self.out.flush()
+                line = stdin.readline()
+                if not line:
+                    if not echo:  # Ctrl-D on a terminal
+                        self.out.write("\n")
+                    return
+                line = line.rstrip("\r\n")
+                if echo:
+                    self.out.write(line + "\n")
+                buffer.append(line)
+                if sql.is_ready(" ".join(buffer)):
+                    break
+                prompt = shellfmt.CONTINUE_PROMPT
+            if not self.run(" ".join(buffer)):
+                return
+
+
+def main(argv=None):
+    """Entry point of ``python3 -m lab.tdengine.taos``; returns the exit status."""
+    args = parse_args(argv)
+    try:
+        config = load_config(args.config_dir)
+    except ConfigError as exc:
+        print(f"taos: {exc}", file=sys.stderr)
+        return 1
+    out = sys.stdout
+    out.write(shellfmt.banner())
+    out.flush()
+    password = args.password
+    if password == "":
+        password = getpass.getpass("Enter password: ")
+    try:
+        connection = Connection(initial_epset(config, args.host, args.port), config.rpc_timer_ms,
+                                args.user, DEFAULT_PASSWORD if password is None else password,
+                                config.shell_activity_timer)
+        connection.connect()
+    except TaosError as exc:
+        out.write(shellfmt.connect_failed(exc.text))
+        out.flush()
+        return 1
+    shell = Shell(connection)
+    if args.commands is not None:
+        out.write(f"{shellfmt.PROMPT}{args.commands}\n")
+        shell.run(args.commands)
+        return 0
+    connection.start_heartbeat()
+    try:
+        shell.interact()
+    except KeyboardInterrupt:
+        out.write("\n")
+    finally:
+        connection.close()
+    out.flush()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,78 @@
+"""The incident replayed with the emulated TDengine: the matrix, and the explanation of the failing cell."""
+
+from __future__ import annotations
+
+import pytest
+
+from lab.analysis.explain import explain_outcome
+from lab.analysis.rundir import RunDir
+
+from ..conftest import REPO
+from .conftest import run_lab
+
+SCENARIO = REPO / "scenarios" / "tdengine-docker-cross-subnet.yaml"
+
+
+@pytest.fixture(scope="module")
+def incident(tmp_path_factory):
+    return run_lab(SCENARIO, tmp_path_factory.mktemp("results"))
+
+
+def test_replay_exits_0_with_the_expected_matrix(incident):
+    assert incident.returncode == 0, incident.stdout + incident.stderr
+    for variant in ("original", "fixed"):
+        for client in ("win-client", "remote-client"):
+            assert incident.outcome(variant, client, "connect")["ok"], (variant, client)
+    assert incident.outcome("original", "win-client", "show-dnodes")["ok"]
+    assert incident.outcome("fixed", "win-client", "show-dnodes")["ok"]
+    assert incident.outcome("fixed", "remote-client", "show-dnodes")["ok"]
+    failing = incident.outcome("original", "remote-client", "show-dnodes")
+    assert not failing["ok"] and failing["met"]
+    assert failing["exit_code"] == 0, "taos -s exits 0 after a failed query: success is judged from the output"
+    assert "DB error: Unable to establish connection" in failing["output"]
+    assert "expectations met: 16/16" in incident.stdout
+
+
+def test_clients_saw_three_ready_dnodes_with_each_configuration(incident):
+    for variant, ports in (("original", ("6030", "6030", "6030")), ("fixed", ("6030", "7030", "8030"))):
+        output = incident.outcome(variant, "remote-client" if variant == "fixed" else "win-client", "show-dnodes")["output"]
+        for number, port in enumerate(ports, 1):
+            assert f"taosnode{number}:{port}" in output
+        assert output.count(" ready ") == 3
+
+
+def test_explanation_of_the_failing_cell_is_derived_from_observations(incident):
+    run = RunDir(incident.run_dir)
+    failing = next(o for o in run.outcomes if (o["variant"], o["node"], o["step"]) == ("original", "remote-client", "show-dnodes"))
+    explanation = explain_outcome(run, failing)
+    tcp = [a for a in explanation.attempts if a.protocol == "tcp"]
+    assert len(tcp) == 1
+    attempt = tcp[0]
+    assert (attempt.dst, attempt.dport) == ("10.0.31.2", 6030)
+    assert attempt.endpoints == ["taosnode1:6030", "taosnode2:6030", "taosnode3:6030"]
+    assert sorted(name for name, _ in attempt.names) == ["taosnode1", "taosnode2", "taosnode3"]
+    assert attempt.answers == ["refused (RST from 10.0.31.2:6030)"]
+    assert attempt.nat_rule is None and "nothing is published at 10.0.31.2:6030" in attempt.nat
+    udp = [a for a in explanation.attempts if a.protocol == "udp"]
+    assert udp and udp[0].dport == 16030 and udp[0].succeeded, "the connect went through the published port"
+    assert udp[0].nat_rule.to == "172.19.0.41:6030"
+    text = (incident.run_dir / "explanation.txt").read_text()
+    assert "handed endpoint(s): taosnode1:6030, taosnode2:6030, taosnode3:6030" in text
+
+
+def test_results_folder_holds_everything_a_user_gets(incident):
+    directory = incident.run_dir
+    for name in ("results.json", "outcomes.csv", "transcript.log", "report.md", "explanation.txt",
+                 "topology-original.svg", "topology-fixed.svg"):
+        assert (directory / name).stat().st_size > 0, name
+    for variant in ("original", "fixed"):
+        for capture in ("win-client-any", "remote-client-any", "server-lan"):
+            assert (directory / variant / "captures" / f"{capture}.pcap").stat().st_size > 24
+        session = (directory / variant / "sessions" / "remote-client--show-dnodes.txt").read_text()
+        assert session.startswith("\nWelcome to the TDengine shell from Linux, Client Version:2.0.20.0\n")
+    report = (directory / "report.md").read_text()
+    for part in ("## Topology", "![topology of original](topology-original.svg)", "## Configurations side by side",
+                 "serverPort  7030", "## What each client saw", "## Why the failures happened",
+                 "nothing is published at 10.0.31.2:6030"):
+        assert part in report, part
+    assert "<svg" in (directory / "topology-original.svg").read_text()

@@ -1,0 +1,1 @@
+"""Tests of the emulated TDengine 2.0.20 (lab.tdengine)."""
