@@ -480,8 +480,13 @@ class Dnode:
                 for record in self.mnode.check_timeouts(now):
                     log.info("mnode: dnode %d %s is offline: status msg timeout", record.id, record.ep)
                 self.table_changed()
-                await self.push_sync()
-                await asyncio.sleep(interval)
+                # A dead or unresolvable peer must not delay the beat the live slaves wait for:
+                # a sync that has not finished within the interval is given up.
+                try:
+                    await asyncio.wait_for(self.push_sync(), interval)
+                except asyncio.TimeoutError:
+                    pass
+                await asyncio.sleep(max(0.0, now + interval - time.monotonic()))
                 continue
             if self.table is None:
                 await self.sync_event.wait()
