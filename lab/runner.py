@@ -37,13 +37,15 @@ def run_scenario(scenario: model.Scenario, results_root: Path, progress: Callabl
     record = RunRecord(scenario, new_run_dir(results_root, scenario), run_id)
     transcript = Transcript(record.directory / "transcript.log")
     journal = Journal.open(run_id, record.directory)
-    workdir = Path(tempfile.mkdtemp(prefix=f"lab-{run_id}-"))
+    # /tmp and short names inside: dockerd's and containerd's unix sockets live below this
+    # folder, and a socket path may not exceed 107 bytes
+    workdir = Path(tempfile.mkdtemp(prefix=f"lab-{run_id}-", dir="/tmp"))
     journal.folder(workdir)
     try:
-        for variant in scenario.variants:
+        for number, variant in enumerate(scenario.variants, 1):
             if variants and variant.name not in variants:
                 continue
-            _run_variant(variant, record, transcript, workdir / variant.name, run_id, journal, progress, on_outcome)
+            _run_variant(variant, record, transcript, workdir / f"v{number}", run_id, journal, progress, on_outcome)
         record.finish()
         _publish(record, scenario, progress)
     finally:
@@ -77,6 +79,7 @@ def _run_variant(variant, record, transcript, workdir, run_id, journal, progress
     phases: dict[str, float] = {}
     started = time.monotonic()
     error = None
+    deployment = None
     try:
         deployment = Deployment(variant, workdir, record.variant_dir(variant.name) / "captures", transcript,
                                 run_id, journal, say)
@@ -91,11 +94,16 @@ def _run_variant(variant, record, transcript, workdir, run_id, journal, progress
 
             run_steps(variant, deployment.runner_for, report)
             phases["steps"] = round(time.monotonic() - step_started, 3)
+            state_started = time.monotonic()
             deployment.save_state(record.variant_dir(variant.name) / "state")
+            phases["save_state"] = round(time.monotonic() - state_started, 3)
             teardown_started = time.monotonic()
         phases["teardown"] = round(time.monotonic() - teardown_started, 3)
     except (BuildError, SoftwareMissing) as exc:
         error = str(exc)
         say(f"failed: {error}")
         transcript.write(f"variant {variant.name} failed: {error}")
+    if deployment is not None:
+        phases.update(deployment.phases)
+    phases["total"] = round(time.monotonic() - started, 3)
     record.add_variant(variant.name, variant.description, error, phases)

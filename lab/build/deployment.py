@@ -10,6 +10,7 @@ import contextlib
 import signal
 import subprocess
 import time
+from concurrent.futures import ThreadPoolExecutor, as_completed
 from pathlib import Path
 from typing import Callable
 
@@ -21,6 +22,8 @@ from .network import Network
 from .software import PROJECT_ROOT, node_environment
 
 CAPTURE_READY_TIMEOUT_S = 10
+READY_TIMEOUT_S = 60
+CONTAINER_START_WORKERS = 4  # containers of one Docker host are independent: this many start at once
 
 Progress = Callable[[str], None]
 
@@ -42,6 +45,7 @@ class Deployment:
         self.engines: dict[str, DockerEngine] = {}
         self.container_host: dict[str, str] = {}
         self.versions: dict[str, str] = {}
+        self.phases: dict[str, float] = {}  # seconds per build and teardown phase, summed over Docker hosts
         self._undo = contextlib.ExitStack()
 
     def __enter__(self) -> "Deployment":
@@ -57,20 +61,38 @@ class Deployment:
         self._undo.close()
         self.progress(f"torn down in {time.monotonic() - started:.1f}s")
 
-    def _timed(self, label: str, action: Callable[[], object]) -> None:
+    def _timed(self, phase: str | None, label: str, action: Callable[[], object]) -> None:
+        """Run `action` with progress lines; add its time to `phase` of phases_s (None: not a phase)."""
         started = time.monotonic()
         self.progress(f"{label} ...")
         action()
-        self.progress(f"{label}: done in {time.monotonic() - started:.1f}s")
+        elapsed = time.monotonic() - started
+        if phase:
+            self._add_phase(phase, elapsed)
+        self.progress(f"{label}: done in {elapsed:.1f}s")
+
+    def _add_phase(self, phase: str, seconds: float) -> None:
+        self.phases[phase] = round(self.phases.get(phase, 0.0) + seconds, 3)
+
+    def _undo_timed(self, phase: str, action: Callable[..., object], *args) -> None:
+        """Register an undo action whose time counts towards `phase` (a teardown phase)."""
+        def timed():
+            started = time.monotonic()
+            try:
+                action(*args)
+            finally:
+                self._add_phase(phase, time.monotonic() - started)
+        self._undo.callback(timed)
 
     def _build(self) -> None:
         deployment = self.variant.deployment
         self.workdir.mkdir(parents=True, exist_ok=True)
-        self._undo.callback(self.network.stop)
-        self._timed(f"network: {len(deployment.nodes)} nodes on {len(deployment.subnets)} subnets",
+        self._undo_timed("teardown_network", self.network.stop)
+        self._timed("network", f"network: {len(deployment.nodes)} nodes on {len(deployment.subnets)} subnets",
                     self.network.build)
-        for capture in self.variant.captures:
-            self._start_capture(capture)
+        if self.variant.captures:
+            self._timed("captures", f"captures: {len(self.variant.captures)} interface(s)",
+                        lambda: [self._start_capture(capture) for capture in self.variant.captures])
         for host in deployment.docker_hosts:
             engine = DockerEngine(
                 host, self.network.netns_path(host.name), self.workdir / "docker" / host.name, self.transcript,
@@ -78,15 +100,65 @@ class Deployment:
                 container_mounts=[model.Mount("/usr", "/usr", True), model.Mount(str(PROJECT_ROOT), str(PROJECT_ROOT), True)],
                 journal=self.journal)
             self.engines[host.name] = engine
-            self._undo.callback(engine.stop)
-            self._timed(f"{host.name}: dockerd", engine.start)
-            self.versions["docker"] = engine.version()
-            self._timed(f"{host.name}: base image and {len(host.networks)} network(s)",
-                        lambda: (engine.load_base_image(), engine.create_networks()))
+            self._undo_timed("teardown_docker", engine.stop)
+            self._timed("dockerd", f"{host.name}: dockerd" + ("" if host.userland_proxy else " (no userland proxy)"),
+                        engine.start)
+            self.versions["docker"] = engine.server_version
+            self._timed("image", f"{host.name}: base image", engine.load_base_image)
+            self._timed("docker_networks", f"{host.name}: {len(host.networks)} network(s)", engine.create_networks)
             for container in host.containers:
                 self.container_host[container.name] = host.name
-                self._timed(f"{host.name}: container {container.name} ({container.ip}, "
-                            f"{len(container.ports)} published port(s))", lambda c=container: engine.start_container(c))
+            if host.containers:
+                self._timed("containers", f"{host.name}: {len(host.containers)} container(s), up to "
+                            f"{CONTAINER_START_WORKERS} at a time", lambda: self._start_containers(engine, host))
+            waiting = [c for c in host.containers if c.ready]
+            if waiting:
+                self._timed("ready", f"{host.name}: waiting for {len(waiting)} service(s) to accept connections",
+                            lambda: self._wait_ready(host, waiting))
+
+    def _wait_ready(self, host: model.DockerHost, containers: list[model.Container]) -> None:
+        """Probe each container's `ready` port from its Docker host until it accepts (bounded)."""
+        runner = self.network.runner(host.name)
+        for container in containers:
+            protocol, port = container.ready
+            deadline = time.monotonic() + READY_TIMEOUT_S
+            while True:
+                result = runner.run(["python3", "-m", "lab.steps.probe", protocol, str(container.ip), str(port),
+                                     "--timeout", "1"], check=False, timeout=10)
+                if result.exit_code == 0:
+                    break
+                if time.monotonic() > deadline:
+                    raise BuildError(f"container {container.name} did not accept {protocol} connections on "
+                                     f"{container.ip}:{port} within {READY_TIMEOUT_S}s:\n{result.describe()}")
+                time.sleep(0.1)
+
+    def _start_containers(self, engine: DockerEngine, host: model.DockerHost) -> None:
+        """Start the host's containers concurrently (a bounded pool); raise the failures' evidence.
+
+        Every command still goes to the transcript, each container is journaled by
+        `start_container`, and an interrupt or failure lets the running starts finish and
+        cancels the queued ones before teardown.
+        """
+        def start(container: model.Container) -> None:
+            self._timed(None, f"{host.name}: container {container.name} ({container.ip}, "
+                        f"{len(container.ports)} published port(s))", lambda: engine.start_container(container))
+
+        failures = []
+        with ThreadPoolExecutor(max_workers=min(CONTAINER_START_WORKERS, len(host.containers)),
+                                thread_name_prefix=f"start-{host.name}") as pool:
+            futures = [pool.submit(start, container) for container in host.containers]
+            try:
+                for future in as_completed(futures):
+                    if not future.cancelled() and future.exception() is not None:
+                        failures.append(future.exception())
+                        pool.shutdown(wait=False, cancel_futures=True)
+            except BaseException:
+                pool.shutdown(wait=True, cancel_futures=True)
+                raise
+        if failures:
+            if len(failures) == 1:
+                raise failures[0]
+            raise BuildError("\n".join(str(failure) for failure in failures))
 
     def _start_capture(self, capture: model.Capture) -> None:
         self.capture_dir.mkdir(parents=True, exist_ok=True)
@@ -95,7 +167,7 @@ class Deployment:
         process = runner.start(["tcpdump", "-i", capture.interface, "-n", "-U", "-Z", "root", "-s", "0",
                                 "-w", str(path)], stdout=subprocess.DEVNULL)
         self.journal.process(process.pid, f"tcpdump on {capture.node}:{capture.interface}")
-        self._undo.callback(self._stop_capture, process, capture)
+        self._undo_timed("teardown_captures", self._stop_capture, process, capture)
         deadline = time.monotonic() + CAPTURE_READY_TIMEOUT_S
         line = b""
         while b"listening on" not in line:
@@ -115,7 +187,8 @@ class Deployment:
                               f"{err.decode(errors='replace').strip()}")
 
     def save_state(self, directory: Path) -> None:
-        """Keep what each node looked like after the steps: hosts file, addresses, routes, NAT counters."""
+        """Keep what each node looked like after the steps: hosts file, addresses, routes, NAT
+        counters, and on Docker hosts the containers' states and logs."""
         for node in self.variant.deployment.nodes:
             node_dir = directory / node.name
             node_dir.mkdir(parents=True, exist_ok=True)
@@ -124,14 +197,17 @@ class Deployment:
                         "routes": ["ip", "route"]}
             if node.name in self.engines:
                 commands["iptables"] = ["iptables-save", "-c"]
-                commands["containers"] = None
             for name, argv in commands.items():
-                if argv is None:
-                    result = self.engines[node.name].docker("ps", "--all", "--no-trunc", "--format",
-                                                            "{{.Names}}\t{{.Status}}\t{{.Ports}}", check=False)
-                else:
-                    result = run(argv, check=False, timeout=30)
+                result = run(argv, check=False, timeout=30)
                 (node_dir / f"{name}.txt").write_text(result.stdout if result.exit_code == 0 else result.output)
+            engine = self.engines.get(node.name)
+            if engine is not None:
+                listing = engine.docker("ps", "--all", "--no-trunc", "--format", "{{.Names}}\t{{.Status}}\t{{.Ports}}",
+                                        check=False)
+                (node_dir / "containers.txt").write_text(listing.output)
+                for container in engine.host.containers:
+                    logs = engine.docker("logs", "--timestamps", container.name, check=False, timeout=30)
+                    (node_dir / f"container-{container.name}.log").write_text(logs.output)
 
     def runner_for(self, target: str) -> CommandRunner:
         """Runs programs on a node, or in a container through `docker exec`."""

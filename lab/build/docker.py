@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import io
 import os
+import select
 import signal
 import subprocess
 import tarfile
@@ -19,11 +20,13 @@ from pathlib import Path
 
 from ..scenario import model
 from .commands import BuildError, CommandRunner, Transcript
-from .journal import Journal
+from .journal import Journal, same_process, start_time
 
 BASE_IMAGE = "lab-base:1"
 CACHE_DIR = Path(os.environ.get("LAB_CACHE_DIR", "/var/cache/lab"))
 DAEMON_START_TIMEOUT_S = 30
+SOCKET_POLL_S = 0.01
+CONTAINERD_STOP_TIMEOUT_S = 10
 
 
 def base_image_tar() -> bytes:
@@ -91,6 +94,8 @@ class DockerEngine:
         self.container_env = container_env
         self.container_mounts = container_mounts
         self.process: subprocess.Popen | None = None
+        self.server_version = ""
+        self.containerd: tuple[int, str] | None = None  # (pid, start time) of dockerd's containerd
         env = {"PATH": os.environ.get("PATH", "/usr/sbin:/usr/bin:/sbin:/bin"), "DOCKER_HOST": f"unix://{self.socket}",
                "DOCKER_CONFIG": str(root / "client-config")}
         self.cli = CommandRunner(f"{host.name}:docker", transcript, env=env)
@@ -100,7 +105,11 @@ class DockerEngine:
         return self.cli.run(["docker", *args], timeout=timeout, check=check, input=input)
 
     def start(self) -> None:
-        """Start dockerd in the node's network namespace and wait until it answers."""
+        """Start dockerd in the node's network namespace and wait until it answers.
+
+        Only the socket's appearance is polled (a stat every 10 ms); once it exists,
+        `docker version` blocks until the daemon serves its API.
+        """
         self.root.mkdir(parents=True, exist_ok=True)
         log = open(self.root / "dockerd.log", "wb")
         namespace = f"lab-{self.run_id}-{self.host.name}"
@@ -109,6 +118,8 @@ class DockerEngine:
                 "--host", f"unix://{self.socket}", "--pidfile", str(self.root / "docker.pid"),
                 "--containerd-namespace", namespace, "--containerd-plugins-namespace", f"{namespace}-plugins",
                 "--bridge", "none"]
+        if not self.host.userland_proxy:
+            argv.append("--userland-proxy=false")
         self.process = self.cli.start(argv, stdout=log, stderr=subprocess.STDOUT)
         self.journal.process(self.process.pid, f"dockerd of {self.host.name}")
         log.close()
@@ -117,26 +128,27 @@ class DockerEngine:
             if self.process.poll() is not None:
                 raise BuildError(f"dockerd on {self.host.name} exited with status {self.process.returncode}; "
                                  f"its log ends:\n{self._log_tail()}")
-            if self.socket.exists() and self.docker("version", "--format", "{{.Server.Version}}",
-                                                    check=False, timeout=5).exit_code == 0:
-                containerd_pid = self.root / "exec" / "containerd" / "containerd.pid"
-                if containerd_pid.exists():
-                    self.journal.process(int(containerd_pid.read_text()), f"containerd of {self.host.name}")
-                return
+            if self.socket.exists():
+                answer = self.docker("version", "--format", "{{.Server.Version}}", check=False,
+                                     timeout=max(1.0, deadline - time.monotonic()))
+                if answer.exit_code == 0:
+                    self.server_version = answer.stdout.strip()
+                    containerd_pid = self.root / "exec" / "containerd" / "containerd.pid"
+                    if containerd_pid.exists():
+                        pid = int(containerd_pid.read_text())
+                        self.containerd = (pid, start_time(pid))
+                        self.journal.process(pid, f"containerd of {self.host.name}")
+                    return
             if time.monotonic() > deadline:
                 raise BuildError(f"dockerd on {self.host.name} did not answer on {self.socket} within "
                                  f"{DAEMON_START_TIMEOUT_S}s; its log ends:\n{self._log_tail()}")
-            time.sleep(0.05)
+            time.sleep(SOCKET_POLL_S)
 
     def _log_tail(self, lines: int = 15) -> str:
         try:
             return "\n".join((self.root / "dockerd.log").read_text(errors="replace").splitlines()[-lines:])
         except OSError:
             return "(no log)"
-
-    def version(self) -> str:
-        """The daemon's version string."""
-        return self.docker("version", "--format", "{{.Server.Version}}").stdout.strip()
 
     def load_base_image(self) -> None:
         """Import the lab's base image from local files (no registry is reachable)."""
@@ -179,7 +191,9 @@ class DockerEngine:
         if self.process.poll() is None:
             names = self.docker("ps", "--all", "--quiet", check=False, timeout=30).stdout.split()
             if names:
+                self._drop_firewall_rules()
                 self.docker("rm", "--force", "--volumes", *names, check=False, timeout=120)
+            self._stop_containerd()
             self.process.send_signal(signal.SIGTERM)
             try:
                 self.process.wait(timeout=20)
@@ -188,3 +202,45 @@ class DockerEngine:
                 self.process.wait()
         self.transcript.write(f"[{self.host.name}] dockerd stopped (exit {self.process.returncode})")
         self.process = None
+
+    def _drop_firewall_rules(self) -> None:
+        """Flush the nat and filter tables of dockerd's namespace before its containers are removed.
+
+        Removing a container makes dockerd check and delete its NAT and filter rules one
+        iptables call at a time (6 calls per published port and protocol: seconds per
+        container with 13-port ranges). The namespace and its rules go away with the node
+        anyway; with the tables empty, dockerd's checks find nothing left to delete.
+        The namespace is dockerd's own (its live, unreaped pid), and never the lab's.
+        """
+        netns = f"/proc/{self.process.pid}/ns/net"
+        if os.stat(netns).st_ino == os.stat("/proc/self/ns/net").st_ino:
+            self.transcript.write(f"[{self.host.name}] dockerd shares the lab's network namespace: rules left alone")
+            return
+        for table in ("nat", "filter"):
+            self.cli.run(["nsenter", f"--net={netns}", "iptables", "--wait", "-t", table, "--flush"],
+                         check=False, timeout=30)
+
+    def _stop_containerd(self) -> None:
+        """Stop dockerd's containerd and await its exit, just before dockerd itself is stopped.
+
+        Stopping it itself, dockerd 20.10 checks for containerd's exit once a second (moby's
+        supervisor `stopDaemon`): a second lost per Docker host. Found gone, nothing is
+        waited for. dockerd restarts a containerd that died only after 0.5 s; it gets its
+        SIGTERM long before. The process is addressed by a pidfd, never by a reusable pid.
+        """
+        if self.containerd is None or not same_process(*self.containerd):
+            return
+        try:
+            pidfd = os.pidfd_open(self.containerd[0])
+        except ProcessLookupError:
+            return
+        try:
+            if same_process(*self.containerd):
+                signal.pidfd_send_signal(pidfd, signal.SIGTERM)
+                if not select.select([pidfd], [], [], CONTAINERD_STOP_TIMEOUT_S)[0]:
+                    self.transcript.write(f"[{self.host.name}] containerd did not exit within "
+                                          f"{CONTAINERD_STOP_TIMEOUT_S}s; dockerd stops it")
+        except ProcessLookupError:
+            pass
+        finally:
+            os.close(pidfd)

@@ -93,7 +93,7 @@ def processes_using(folder: str) -> list[int]:
     return found
 
 
-def _unmount_below(path: str) -> None:
+def unmount_below(path: str) -> None:
     """Unmount whatever the run left mounted inside its own folder (deepest first)."""
     prefix = path.rstrip("/") + "/"
     mounts = [line.split()[4] for line in Path("/proc/self/mountinfo").read_text().splitlines()]
@@ -194,7 +194,7 @@ def undo(records: list[dict]) -> list[str]:
                 if started:
                     _stop(pid, started)
                     done.append(f"stopped pid {pid} (it used {record['path']})")
-            _unmount_below(record["path"])
+            unmount_below(record["path"])
             shutil.rmtree(record["path"], ignore_errors=True)
             done.append(f"removed {record['path']}")
     return done

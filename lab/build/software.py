@@ -1,7 +1,8 @@
 """Software the scenario asks for, made available under the same names in every node.
 
-`tdengine: emulated` puts the lab's emulated `taosd`/`taos` first on PATH; `installed`
-uses the `taosd`/`taos` installed on the lab machine (containers see the machine's /usr).
+`tdengine: emulated` (the default) puts the lab's emulated `taosd`/`taos` first on PATH;
+`installed` uses the `taosd`/`taos` installed on the lab machine under /usr (containers see
+the machine's /usr read-only, so the same programs run in them).
 """
 
 from __future__ import annotations
@@ -20,19 +21,17 @@ class SoftwareMissing(Exception):
 
 
 def tool_dirs(software: tuple[tuple[str, str], ...]) -> list[str]:
-    """Directories to put first on PATH in nodes and containers."""
-    dirs = []
-    for name, flavour in software:
-        if name == "tdengine" and flavour == "emulated":
-            dirs.append(str(PROJECT_ROOT / "lab" / "tdengine" / "bin"))
-        elif name == "tdengine" and flavour == "installed":
-            for program in ("taosd", "taos"):
-                found = shutil.which(program, path=SYSTEM_PATH)
-                if not found or not found.startswith("/usr/"):
-                    raise SoftwareMissing(
-                        f"software tdengine: installed needs '{program}' under /usr on this machine "
-                        f"(found: {found or 'nothing'}); install TDengine 2.x or use 'tdengine: emulated'")
-    return dirs
+    """Directories to put first on PATH in nodes and containers (TDengine: emulated by default)."""
+    tdengine = dict(software).get("tdengine", "emulated")
+    if tdengine == "emulated":
+        return [str(PROJECT_ROOT / "lab" / "tdengine" / "bin")]
+    for program in ("taosd", "taos"):
+        found = shutil.which(program, path=SYSTEM_PATH)
+        if not found or not found.startswith("/usr/"):
+            raise SoftwareMissing(
+                f"software tdengine: installed needs '{program}' under /usr on this machine "
+                f"(found: {found or 'nothing'}); install TDengine 2.x or use 'tdengine: emulated'")
+    return []
 
 
 def node_environment(software: tuple[tuple[str, str], ...]) -> dict[str, str]:

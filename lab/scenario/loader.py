@@ -43,9 +43,9 @@ TOP_KEYS = {"name", "description", "software", "vars", "subnets", "routers", "ho
             "docker_hosts", "steps", "expect", "captures", "variants"}
 NODE_KEYS = {"interfaces", "gateway", "routes", "os", "hosts", "dns", "files"}
 ROUTER_KEYS = {"interfaces", "gateway", "routes"}
-DOCKER_HOST_KEYS = NODE_KEYS | {"networks", "containers"}
+DOCKER_HOST_KEYS = NODE_KEYS | {"networks", "containers", "userland_proxy"}
 NETWORK_KEYS = {"subnet", "gateway", "bridge"}
-CONTAINER_KEYS = {"hostname", "network", "ip", "publish", "environment", "mounts", "command", "files"}
+CONTAINER_KEYS = {"hostname", "network", "ip", "publish", "environment", "mounts", "command", "files", "ready"}
 STEP_KEYS = {"name", "on", "run", "ping", "tcp", "udp", "timeout", "success", "until", "description"}
 SUCCESS_KEYS = {"exit_code", "output_contains", "output_lacks", "output_count"}
 UNTIL_KEYS = {"text", "times", "interval"}
@@ -605,12 +605,26 @@ def _read_docker_host(checker, spec, name, context, subnets, node_fields):
                 mounts.append(model.Mount(str(source), parts[1], len(parts) == 3 and parts[2] == "ro"))
         command = checker.argv(cspec, "command", ccontext) if "command" in cspec else ()
         files = checker.files(cspec, ccontext)
+        ready = None
+        if "ready" in cspec:
+            match = re.fullmatch(r"tcp:(\d{1,5})", str(cspec["ready"]))
+            if not match or not 1 <= int(match.group(1)) <= 65535:
+                checker.fail(cspec.at("ready"), f"{ccontext}.ready {cspec['ready']!r} must be 'tcp:PORT', the container "
+                                                "port that accepts connections once its service is up, like tcp:6030")
+            else:
+                ready = ("tcp", int(match.group(1)))
         if None not in (hostname, network, ip, command):
             containers.append(model.Container(
                 name=cname, docker_host=name, hostname=hostname, network=network.name, ip=ip,
                 publish=tuple(text for text, _ in publish_texts), ports=tuple(ports),
-                environment=tuple(environment), mounts=tuple(mounts), command=command, files=files))
-    return model.DockerHost(**node_fields, networks=tuple(networks), containers=tuple(containers))
+                environment=tuple(environment), mounts=tuple(mounts), command=command, files=files, ready=ready))
+    userland_proxy = spec.get("userland_proxy", True)
+    if not isinstance(userland_proxy, bool):
+        checker.fail(spec.at("userland_proxy"), f"{context}.userland_proxy must be true or false (dockerd's "
+                                                f"--userland-proxy; Docker's default is true), not {_kind(userland_proxy)}")
+        userland_proxy = True
+    return model.DockerHost(**node_fields, networks=tuple(networks), containers=tuple(containers),
+                            userland_proxy=userland_proxy)
 
 
 def _read_deployment(checker: _Checker, document: SourceMap) -> model.Deployment:

@@ -105,14 +105,20 @@ class Container:
     mounts: tuple[Mount, ...] = ()
     command: tuple[str, ...] = ()
     files: tuple[FileSpec, ...] = ()
+    ready: tuple[str, int] | None = None  # (protocol, port) that accepts once the service is up
 
 
 @dataclass(frozen=True)
 class DockerHost(Node):
-    """A node that runs its own Docker Engine, with its networks and containers."""
+    """A node that runs its own Docker Engine, with its networks and containers.
+
+    `userland_proxy` is dockerd's --userland-proxy (Docker's default: on, one docker-proxy
+    process per published port, protocol and address family; off: iptables NAT only).
+    """
 
     networks: tuple[DockerNetwork, ...] = ()
     containers: tuple[Container, ...] = ()
+    userland_proxy: bool = True
 
 
 @dataclass(frozen=True)
