@@ -65,3 +65,27 @@ def snapshot() -> dict[str, object]:
     """Everything a run must leave as it found it."""
     return {"network": root_network(), "netns": network_namespaces(), "mounts": root_mounts(),
             "processes": lab_processes(), "tmp": lab_temp_dirs()}
+
+
+def uptime() -> float:
+    """Seconds since boot (the clock of processes' start times)."""
+    return float(Path("/proc/uptime").read_text().split()[0])
+
+
+def namespaces_of_processes_older_than(inodes: set[int], since_boot: float) -> set[int]:
+    """Those of `inodes` held by a process that started before `since_boot`.
+
+    Namespace inode numbers are reused: a namespace made after that moment by another lab on
+    the machine can carry the number of one of ours, but none of its processes is older.
+    """
+    ticks = os.sysconf("SC_CLK_TCK")
+    held = set()
+    for path in glob.glob("/proc/[0-9]*/"):
+        try:
+            inode = os.stat(Path(path, "ns", "net")).st_ino
+            started = int(Path(path, "stat").read_text().rsplit(")", 1)[1].split()[19]) / ticks
+        except (OSError, ValueError):
+            continue
+        if inode in inodes and started < since_boot:
+            held.add(inode)
+    return held

@@ -58,7 +58,7 @@ def test_sigkill_then_clean_leaves_nothing(tmp_path, moment):
     assert not journal.exists()
     # exactly what this run made is gone (other labs may run on the machine meanwhile)
     assert leftovers(records) == []
-    assert not netns & machine.network_namespaces(), "a namespace of the run survived"
+    assert not machine.namespaces_of_processes_older_than(netns, machine.uptime()), "a namespace of the run survived"
     assert processes_using(folder) == []
     assert not [m for m in machine.root_mounts() if m.startswith(folder)]
     assert not Path(folder).exists()
