@@ -18,6 +18,7 @@ declare -A NEED=(
   [tcpdump]=tcpdump [ping]=iputils-ping [nsenter]=util-linux [sysctl]=procps
   [/usr/bin/python3]=python3 [git]=git [dot]=graphviz
   [redis-server]=redis-server [redis-cli]=redis-tools
+  [ssh]=openssh-client [/usr/sbin/sshd]=openssh-server  # `--on HOST` and its tests (tests/remote)
 )
 missing=()
 for program in "${!NEED[@]}"; do

@@ -18,6 +18,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from .environment import EnvironmentUnfit, check_environment
+from .remote import add_options as add_remote_options
 from .scenario.loader import ScenarioInvalid, load_scenario
 from .scenario.source import SourceError
 
@@ -54,6 +55,8 @@ def build_parser() -> argparse.ArgumentParser:
                                 description="Remove what crashed or killed runs left behind (from their journals). "
                                             "Runs still in progress are left alone.")
     clean.add_argument("--run", metavar="ID", help="only this run (the id in its journal's name)")
+    for command in (run, validate, clean):  # --on HOST: the same command on another machine (lab/remote)
+        add_remote_options(command)
     explain = commands.add_parser("explain", help="explain from a run's captures and state why each step did what it did",
                                   description="Explain, from what a run observed, why each step did what it did.")
     explain.add_argument("run_dir", type=Path, metavar="RUN_DIR", help="a folder printed as 'results: ...' by run")
@@ -122,15 +125,30 @@ def cmd_validate(args) -> int:
 
 
 def outcome_table(outcomes) -> Table:
-    """The outcome matrix: one row per variant x node x step."""
-    table = Table(title="outcomes", show_lines=False)
-    for column in ("variant", "node", "step", "result", "expected", "met", "time"):
-        table.add_column(column, justify="right" if column == "time" else "left")
-    for o in outcomes:
-        result = "[green]ok[/green]" if o.ok else f"[red]failed[/red] {escape(o.error)}"
-        met = "[green]yes[/green]" if o.met else "[bold red]NO[/bold red]"
-        table.add_row(escape(o.variant), escape(o.node), escape(o.step), result, escape(o.expected), met,
-                      f"{o.duration_s:.2f}s")
+    """The outcome matrix: a row per node and step, a column per variant; each cell the result
+    and, when it differs from the expectation, what was expected."""
+    variants = list(dict.fromkeys(o.variant for o in outcomes))
+    cells = {(o.variant, o.node, o.step): o for o in outcomes}
+    table = Table(title="outcomes (variant x node x step)")
+    table.add_column("node")
+    table.add_column("step")
+    for variant in variants:
+        table.add_column(variant)
+    for node, step in dict.fromkeys((o.node, o.step) for o in outcomes):
+        row = [escape(node), escape(step)]
+        for variant in variants:
+            o = cells.get((variant, node, step))
+            if o is None:
+                row.append("-")
+                continue
+            text = "[green]ok[/green]" if o.ok else f"[red]FAILED[/red] {escape(o.error)}"
+            text += f" ({o.duration_s:.2f}s)"
+            if not o.met:
+                text += f" [bold red]NOT AS EXPECTED[/bold red] (expected {escape(o.expected)})"
+            elif not o.ok:
+                text += " [dim](as expected)[/dim]"
+            row.append(text)
+        table.add_row(*row)
     return table
 
 
@@ -186,5 +204,11 @@ def _interrupt(signum, frame):
 
 def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGTERM, _interrupt)  # `kill` tears the lab down like Ctrl-C does
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if getattr(args, "on", None):  # on another machine over SSH (lab/remote)
+        from .remote.command import main as run_remotely
+        return run_remotely(args)
+    if getattr(args, "identity", None) or getattr(args, "accept_new_host_key", False):
+        parser.error("--identity and --accept-new-host-key only apply with --on HOST")
     return {"run": cmd_run, "validate": cmd_validate, "explain": cmd_explain, "clean": cmd_clean}[args.command](args)

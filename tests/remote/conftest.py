@@ -1,0 +1,169 @@
+"""A real OpenSSH server on a loopback port, throw-away keys, and `python -m lab ... --on` run through it.
+
+The server is Debian's /usr/sbin/sshd with a configuration of the test's own (keys,
+authorized_keys, no PAM), started with `-D -e` and stopped exactly at the end. The lab
+machine is this machine: the runs need root and the lab's programs, like the integration
+tests. Local `python -m lab` runs get a home of their own (~/.ssh/known_hosts, config)
+and LAB_REMOTE_HOME, so neither the real ~/.ssh nor ~/.cache is touched.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+
+from lab.environment import EnvironmentUnfit, check_environment
+
+from ..conftest import REPO
+
+SSHD = "/usr/sbin/sshd"
+PRIVSEP_DIR = Path("/run/sshd")  # sshd refuses to start without its privilege separation folder
+READY_TIMEOUT_S = 30
+
+
+def pytest_collection_modifyitems(config, items):
+    mine = [item for item in items if item.path.parent == Path(__file__).parent]
+    if not mine:
+        return
+    try:
+        check_environment()
+        for program in (SSHD, "ssh-keygen"):
+            if not shutil.which(program):
+                raise EnvironmentUnfit(f"{program} is missing: apt-get install openssh-server openssh-client")
+    except EnvironmentUnfit as exc:
+        if os.environ.get("CI"):
+            raise  # on CI the set-up must have made the machine fit: never skip silently
+        for item in mine:
+            item.add_marker(pytest.mark.skip(reason=f"machine cannot run a lab over SSH: {exc}"))
+
+
+def keygen(path: Path) -> Path:
+    """A new passphrase-less ed25519 key pair at `path` (and `path`.pub)."""
+    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "lab-test", "-f", str(path)],
+                   check=True, timeout=30)
+    return path
+
+
+def free_port() -> int:
+    """A loopback TCP port nobody listens on right now."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+@dataclass
+class SshServer:
+    """The test's sshd: where it listens, its host key, and a client key it accepts."""
+
+    port: int
+    host_key_line: str  # as a known_hosts line for [127.0.0.1]:port
+    client_key: Path
+    log: list[str] = field(default_factory=list)
+
+    @property
+    def target(self) -> str:
+        return f"root@127.0.0.1:{self.port}"
+
+
+@pytest.fixture(scope="session")
+def sshd(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("sshd")
+    host_key = keygen(folder / "host_key")
+    client_key = keygen(folder / "client_key")
+    (folder / "authorized_keys").write_text(Path(f"{client_key}.pub").read_text())
+    port = free_port()
+    config = folder / "sshd_config"
+    config.write_text("\n".join([
+        f"Port {port}", "ListenAddress 127.0.0.1", f"HostKey {host_key}",
+        f"AuthorizedKeysFile {folder / 'authorized_keys'}", "PermitRootLogin prohibit-password",
+        "PasswordAuthentication no", "KbdInteractiveAuthentication no", "UsePAM no", "StrictModes no",
+        "PidFile none", "Subsystem sftp internal-sftp", "",
+    ]))
+    made_privsep = not PRIVSEP_DIR.exists()
+    PRIVSEP_DIR.mkdir(mode=0o755, exist_ok=True)
+    process = subprocess.Popen([SSHD, "-D", "-e", "-f", str(config)], stdin=subprocess.DEVNULL,
+                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    key_type, key_data = Path(f"{host_key}.pub").read_text().split()[:2]
+    server = SshServer(port, f"[127.0.0.1]:{port} {key_type} {key_data}\n", client_key)
+    listening = threading.Event()
+
+    def read_log():  # drains sshd's log for the whole session, so it never blocks on a full pipe
+        for line in process.stderr:
+            server.log.append(line)
+            if "Server listening on" in line:
+                listening.set()
+
+    threading.Thread(target=read_log, daemon=True).start()
+    try:
+        assert listening.wait(READY_TIMEOUT_S), f"sshd did not start: {''.join(server.log)}"
+        yield server
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+        if made_privsep:
+            PRIVSEP_DIR.rmdir()
+
+
+@pytest.fixture(scope="session")
+def remote_home(tmp_path_factory) -> Path:
+    """LAB_REMOTE_HOME for every run of the session: one install of the lab, in a temp folder."""
+    return tmp_path_factory.mktemp("remote-home")
+
+
+@dataclass
+class Client:
+    """The local side: a home with its own ~/.ssh, and `python -m lab` run from it."""
+
+    home: Path
+    remote_home: Path
+
+    @property
+    def known_hosts(self) -> Path:
+        return self.home / ".ssh" / "known_hosts"
+
+    @property
+    def env(self) -> dict[str, str]:
+        env = {name: value for name, value in os.environ.items() if name != "SSH_AUTH_SOCK"}  # no agent keys
+        return {**env, "HOME": str(self.home), "LAB_REMOTE_HOME": str(self.remote_home)}
+
+    def argv(self, *args: str) -> list[str]:
+        return [sys.executable, "-m", "lab", *args]
+
+    def run(self, *args: str, timeout: float = 1200) -> subprocess.CompletedProcess:
+        """`python -m lab ARGS` to completion, from the repository."""
+        return subprocess.run(self.argv(*args), cwd=REPO, env=self.env, capture_output=True, text=True,
+                              timeout=timeout)
+
+    def start(self, *args: str) -> subprocess.Popen:
+        """`python -m lab ARGS`, running."""
+        return subprocess.Popen(self.argv(*args), cwd=REPO, env=self.env, stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE, text=True)
+
+
+@pytest.fixture
+def client(tmp_path, sshd, remote_home) -> Client:
+    """A client whose known_hosts knows the test server (and nothing else)."""
+    ssh = tmp_path / "home" / ".ssh"
+    ssh.mkdir(parents=True, mode=0o700)
+    (ssh / "known_hosts").write_text(sshd.host_key_line)
+    return Client(tmp_path / "home", remote_home)
+
+
+@pytest.fixture(scope="session")
+def installed(sshd, remote_home, tmp_path_factory):
+    """The lab installed through the server once per session (by `validate --on`, which needs it too)."""
+    home = tmp_path_factory.mktemp("install-home")
+    (home / ".ssh").mkdir(mode=0o700)
+    (home / ".ssh" / "known_hosts").write_text(sshd.host_key_line)
+    result = Client(home, remote_home).run("validate", "scenarios/docker-nat-reachability.yaml",
+                                           "--on", sshd.target, "--identity", str(sshd.client_key))
+    assert result.returncode == 0, result.stdout + result.stderr
+    return result
