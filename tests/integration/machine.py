@@ -75,8 +75,9 @@ def uptime() -> float:
 def namespaces_of_processes_older_than(inodes: set[int], since_boot: float) -> set[int]:
     """Those of `inodes` held by a process that started before `since_boot`.
 
-    Namespace inode numbers are reused: a namespace made after that moment by another lab on
-    the machine can carry the number of one of ours, but none of its processes is older.
+    Namespace inode numbers are reused: once one of ours is gone, a namespace that another lab
+    on the machine makes can carry its number, but the processes of that new namespace started
+    after ours were freed, so after `since_boot` when that is the moment the run was killed.
     """
     ticks = os.sysconf("SC_CLK_TCK")
     held = set()

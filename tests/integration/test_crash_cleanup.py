@@ -41,6 +41,7 @@ def test_sigkill_then_clean_leaves_nothing(tmp_path, moment):
         if moment in line or time.monotonic() > deadline:
             break
     assert any(moment in line for line in seen), "".join(seen)
+    killed_at = machine.uptime()
     process.send_signal(signal.SIGKILL)
     process.wait(timeout=30)
     run_id = _run_id(tmp_path)
@@ -58,7 +59,7 @@ def test_sigkill_then_clean_leaves_nothing(tmp_path, moment):
     assert not journal.exists()
     # exactly what this run made is gone (other labs may run on the machine meanwhile)
     assert leftovers(records) == []
-    assert not machine.namespaces_of_processes_older_than(netns, machine.uptime()), "a namespace of the run survived"
+    assert not machine.namespaces_of_processes_older_than(netns, killed_at), "a namespace of the run survived"
     assert processes_using(folder) == []
     assert not [m for m in machine.root_mounts() if m.startswith(folder)]
     assert not Path(folder).exists()
