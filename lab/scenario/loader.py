@@ -506,7 +506,9 @@ def _expand_publish(text: str) -> list[model.Publish] | str:
             for offset in range(host_high - host_low + 1)]
 
 
-def _read_docker_host(checker, spec, name, context, subnets, node_fields):
+def _read_docker_networks(checker, spec, context, subnets) -> tuple[list[model.DockerNetwork], set[str]]:
+    """A Docker host's valid user-defined networks (none may overlap a LAN or another network),
+    and the names of all it declares."""
     networks = []
     networks_map = checker.mapping(spec, "networks", context, required=True)
     for net_name, net_spec in (networks_map or {}).items():
@@ -535,89 +537,109 @@ def _read_docker_host(checker, spec, name, context, subnets, node_fields):
                     checker.fail(net_spec.at("subnet"), f"{net_context}.subnet {subnet} overlaps Docker network '{other.name}' ({other.subnet})")
         if subnet and gateway and bridge:
             networks.append(model.DockerNetwork(net_name, subnet, gateway, bridge))
-    by_name = {n.name: n for n in networks}
+    return networks, set(networks_map or {})
 
+
+def _read_publish(checker, cspec, ccontext, cname, published) -> tuple[list[tuple[str, Where]], list[model.Publish]]:
+    """A container's `-p` values and the single ports they expand to; a host port may be taken once
+    per Docker host (`published` holds those already taken)."""
+    publish_texts = checker.string_list(cspec, "publish", ccontext)
+    ports = []
+    for text, where in publish_texts:
+        expanded = _expand_publish(text)
+        if isinstance(expanded, str):
+            checker.fail(where, f"{ccontext}.publish: cannot read {text!r}: {expanded}")
+            continue
+        for port in expanded:
+            key = (port.protocol, port.host_port)
+            if key in published:
+                other_ip, other_where, other_container = published[key]
+                if other_ip is None or port.host_ip is None or other_ip == port.host_ip:
+                    checker.fail(where, f"{ccontext}.publish: host port {port.host_port}/{port.protocol} is already published "
+                                        f"by {other_container} (line {other_where.line}); a host port can be published once")
+                    continue
+            published[key] = (port.host_ip, where, cname)
+            ports.append(port)
+    return publish_texts, ports
+
+
+def _read_container(checker, containers_map, cname, context, host_name, networks, network_names, published):
+    """One container of a Docker host, or None when it has problems (they are recorded)."""
+    cspec = containers_map[cname]
+    ccontext = f"{context}.containers.{cname}"
+    by_name = {n.name: n for n in networks}
+    checker.name(cname, containers_map.key_where[cname], "container", CONTAINER_RE)
+    if not isinstance(cspec, SourceMap):
+        checker.fail(containers_map.at(cname), f"{ccontext} must be a mapping (network, ip, publish, ...)")
+        return None
+    checker.keys(cspec, CONTAINER_KEYS, ccontext)
+    hostname = checker.string(cspec, "hostname", ccontext, default=cname)
+    if "hostname" in cspec and hostname is not None and not HOSTNAME_RE.match(hostname):
+        checker.fail(cspec.at("hostname"), f"{ccontext}.hostname {hostname!r} is not a valid host name")
+    net_name = checker.string(cspec, "network", ccontext, required=True)
+    network = by_name.get(net_name)
+    if net_name is not None and network is None and net_name in network_names:
+        return None  # the network itself is broken and already reported
+    if net_name is not None and network is None:
+        checker.fail(cspec.at("network"), f"{ccontext}.network: no Docker network '{net_name}' on {host_name}; "
+                                          f"networks are: {', '.join(by_name) or 'none'}")
+        return None
+    ip = checker.address(cspec["ip"], cspec.at("ip"), f"{ccontext}.ip") if "ip" in cspec else \
+        checker.fail(cspec.where, f"{ccontext}: 'ip' is missing; give the container a static address in {network.subnet if network else 'its network'}")
+    if ip is not None and network is not None:
+        if ip not in network.subnet:
+            checker.fail(cspec.at("ip"), f"{ccontext}.ip {ip} is not in network {network.name} ({network.subnet})")
+        elif ip == network.gateway:
+            checker.fail(cspec.at("ip"), f"{ccontext}.ip {ip} is the network's gateway; use another address")
+    publish_texts, ports = _read_publish(checker, cspec, ccontext, cname, published)
+    environment = []
+    env_map = checker.mapping(cspec, "environment", ccontext)
+    for key, value in (env_map or {}).items():
+        if not ENV_NAME_RE.match(str(key)):
+            checker.fail(env_map.key_where[key], f"{ccontext}.environment: {key!r} is not a variable name")
+        elif isinstance(value, (SourceMap, SourceList)):
+            checker.fail(env_map.at(key), f"{ccontext}.environment.{key} must be a single value")
+        else:
+            environment.append((str(key), "" if value is None else str(value)))
+    mounts = []
+    for text, where in checker.string_list(cspec, "mounts", ccontext):
+        parts = text.split(":")
+        if len(parts) not in (2, 3) or (len(parts) == 3 and parts[2] not in ("ro", "rw")):
+            checker.fail(where, f"{ccontext}.mounts: {text!r} must be 'SOURCE:TARGET' or 'SOURCE:TARGET:ro'")
+            continue
+        source = checker.local_path(parts[0], where, f"{ccontext}.mounts source")
+        if not parts[1].startswith("/") or ".." in parts[1].split("/"):
+            checker.fail(where, f"{ccontext}.mounts: target {parts[1]!r} must be an absolute path without '..'")
+            continue
+        if source is not None:
+            mounts.append(model.Mount(str(source), parts[1], len(parts) == 3 and parts[2] == "ro"))
+    command = checker.argv(cspec, "command", ccontext) if "command" in cspec else ()
+    files = checker.files(cspec, ccontext)
+    ready = None
+    if "ready" in cspec:
+        match = re.fullmatch(r"tcp:(\d{1,5})", str(cspec["ready"]))
+        if not match or not 1 <= int(match.group(1)) <= 65535:
+            checker.fail(cspec.at("ready"), f"{ccontext}.ready {cspec['ready']!r} must be 'tcp:PORT', the container "
+                                            "port that accepts connections once its service is up, like tcp:6030")
+        else:
+            ready = ("tcp", int(match.group(1)))
+    if None in (hostname, network, ip, command):
+        return None
+    return model.Container(
+        name=cname, docker_host=host_name, hostname=hostname, network=network.name, ip=ip,
+        publish=tuple(text for text, _ in publish_texts), ports=tuple(ports),
+        environment=tuple(environment), mounts=tuple(mounts), command=command, files=files, ready=ready)
+
+
+def _read_docker_host(checker, spec, name, context, subnets, node_fields):
+    networks, network_names = _read_docker_networks(checker, spec, context, subnets)
     containers = []
     published: dict[tuple[str, int], tuple[IPv4Address | None, Where, str]] = {}
     containers_map = checker.mapping(spec, "containers", context)
-    for cname, cspec in (containers_map or {}).items():
-        ccontext = f"{context}.containers.{cname}"
-        checker.name(cname, containers_map.key_where[cname], "container", CONTAINER_RE)
-        if not isinstance(cspec, SourceMap):
-            checker.fail(containers_map.at(cname), f"{ccontext} must be a mapping (network, ip, publish, ...)")
-            continue
-        checker.keys(cspec, CONTAINER_KEYS, ccontext)
-        hostname = checker.string(cspec, "hostname", ccontext, default=cname)
-        if "hostname" in cspec and hostname is not None and not HOSTNAME_RE.match(hostname):
-            checker.fail(cspec.at("hostname"), f"{ccontext}.hostname {hostname!r} is not a valid host name")
-        net_name = checker.string(cspec, "network", ccontext, required=True)
-        network = by_name.get(net_name)
-        if net_name is not None and network is None and net_name in (networks_map or {}):
-            continue  # the network itself is broken and already reported
-        if net_name is not None and network is None:
-            checker.fail(cspec.at("network"), f"{ccontext}.network: no Docker network '{net_name}' on {name}; "
-                                              f"networks are: {', '.join(by_name) or 'none'}")
-            continue
-        ip = checker.address(cspec["ip"], cspec.at("ip"), f"{ccontext}.ip") if "ip" in cspec else \
-            checker.fail(cspec.where, f"{ccontext}: 'ip' is missing; give the container a static address in {network.subnet if network else 'its network'}")
-        if ip is not None and network is not None:
-            if ip not in network.subnet:
-                checker.fail(cspec.at("ip"), f"{ccontext}.ip {ip} is not in network {network.name} ({network.subnet})")
-            elif ip == network.gateway:
-                checker.fail(cspec.at("ip"), f"{ccontext}.ip {ip} is the network's gateway; use another address")
-        publish_texts = checker.string_list(cspec, "publish", ccontext)
-        ports = []
-        for text, where in publish_texts:
-            expanded = _expand_publish(text)
-            if isinstance(expanded, str):
-                checker.fail(where, f"{ccontext}.publish: cannot read {text!r}: {expanded}")
-                continue
-            for port in expanded:
-                key = (port.protocol, port.host_port)
-                if key in published:
-                    other_ip, other_where, other_container = published[key]
-                    if other_ip is None or port.host_ip is None or other_ip == port.host_ip:
-                        checker.fail(where, f"{ccontext}.publish: host port {port.host_port}/{port.protocol} is already published "
-                                            f"by {other_container} (line {other_where.line}); a host port can be published once")
-                        continue
-                published[key] = (port.host_ip, where, cname)
-                ports.append(port)
-        environment = []
-        env_map = checker.mapping(cspec, "environment", ccontext)
-        for key, value in (env_map or {}).items():
-            if not ENV_NAME_RE.match(str(key)):
-                checker.fail(env_map.key_where[key], f"{ccontext}.environment: {key!r} is not a variable name")
-            elif isinstance(value, (SourceMap, SourceList)):
-                checker.fail(env_map.at(key), f"{ccontext}.environment.{key} must be a single value")
-            else:
-                environment.append((str(key), "" if value is None else str(value)))
-        mounts = []
-        for text, where in checker.string_list(cspec, "mounts", ccontext):
-            parts = text.split(":")
-            if len(parts) not in (2, 3) or (len(parts) == 3 and parts[2] not in ("ro", "rw")):
-                checker.fail(where, f"{ccontext}.mounts: {text!r} must be 'SOURCE:TARGET' or 'SOURCE:TARGET:ro'")
-                continue
-            source = checker.local_path(parts[0], where, f"{ccontext}.mounts source")
-            if not parts[1].startswith("/") or ".." in parts[1].split("/"):
-                checker.fail(where, f"{ccontext}.mounts: target {parts[1]!r} must be an absolute path without '..'")
-                continue
-            if source is not None:
-                mounts.append(model.Mount(str(source), parts[1], len(parts) == 3 and parts[2] == "ro"))
-        command = checker.argv(cspec, "command", ccontext) if "command" in cspec else ()
-        files = checker.files(cspec, ccontext)
-        ready = None
-        if "ready" in cspec:
-            match = re.fullmatch(r"tcp:(\d{1,5})", str(cspec["ready"]))
-            if not match or not 1 <= int(match.group(1)) <= 65535:
-                checker.fail(cspec.at("ready"), f"{ccontext}.ready {cspec['ready']!r} must be 'tcp:PORT', the container "
-                                                "port that accepts connections once its service is up, like tcp:6030")
-            else:
-                ready = ("tcp", int(match.group(1)))
-        if None not in (hostname, network, ip, command):
-            containers.append(model.Container(
-                name=cname, docker_host=name, hostname=hostname, network=network.name, ip=ip,
-                publish=tuple(text for text, _ in publish_texts), ports=tuple(ports),
-                environment=tuple(environment), mounts=tuple(mounts), command=command, files=files, ready=ready))
+    for cname in containers_map or {}:
+        container = _read_container(checker, containers_map, cname, context, name, networks, network_names, published)
+        if container is not None:
+            containers.append(container)
     userland_proxy = spec.get("userland_proxy", True)
     if not isinstance(userland_proxy, bool):
         checker.fail(spec.at("userland_proxy"), f"{context}.userland_proxy must be true or false (dockerd's "
