@@ -191,14 +191,14 @@ class _Checker:
             if not isinstance(path, str) or not path.startswith("/") or ".." in path.split("/") or "\0" in path:
                 self.fail(where, f"{context}.files: {path!r} must be an absolute path without '..', like /etc/taos/taos.cfg")
                 continue
-            mode = 0o644
+            mode, source = 0o644, ""
             if isinstance(value, SourceMap):
                 self.keys(value, FILE_KEYS, f"{context}.files.{path}")
                 if ("content" in value) == ("from" in value):
                     self.fail(value.where, f"{context}.files.{path}: give exactly one of 'content' or 'from'")
                     continue
                 if "from" in value:
-                    content = self.read_local(value, "from", f"{context}.files.{path}")
+                    content, source = self.read_local(value, "from", f"{context}.files.{path}")
                 else:
                     content = self.string(value, "content", f"{context}.files.{path}")
                 mode_text = self.string(value, "mode", f"{context}.files.{path}", default="644")
@@ -216,7 +216,7 @@ class _Checker:
                 if len(content.encode()) > MAX_FILE_BYTES:
                     self.fail(files.at(path), f"{context}.files.{path} is larger than {MAX_FILE_BYTES} bytes; keep lab files small")
                 else:
-                    result.append(model.FileSpec(path, content, mode))
+                    result.append(model.FileSpec(path, content, mode, source))
         return tuple(result)
 
     def local_path(self, value, where: Where, what: str) -> Path | None:
@@ -230,16 +230,18 @@ class _Checker:
             return self.fail(where, f"{what} {value!r} does not exist (looked at {resolved})")
         return resolved
 
-    def read_local(self, parent, key, context) -> str | None:
+    def read_local(self, parent, key, context) -> tuple[str | None, str]:
+        """The text of a file beside the scenario, and its path relative to the scenario's folder."""
         path = self.local_path(parent[key], parent.at(key), f"{context}.{key}")
         if path is None:
-            return None
+            return None, ""
+        source = path.relative_to(self.base_dir.resolve()).as_posix()
         if not path.is_file() or path.stat().st_size > MAX_FILE_BYTES:
-            return self.fail(parent.at(key), f"{context}.{key}: {path} is not a regular file of at most {MAX_FILE_BYTES} bytes")
+            return self.fail(parent.at(key), f"{context}.{key}: {path} is not a regular file of at most {MAX_FILE_BYTES} bytes"), source
         try:
-            return path.read_text()
+            return path.read_text(), source
         except (OSError, UnicodeDecodeError) as exc:
-            return self.fail(parent.at(key), f"{context}.{key}: cannot read {path} as text ({exc})")
+            return self.fail(parent.at(key), f"{context}.{key}: cannot read {path} as text ({exc})"), source
 
 
 def _kind(value) -> str:

@@ -40,6 +40,7 @@ class FileSpec:
     path: str
     content: str
     mode: int = 0o644
+    source: str = ""  # for `from:` files, the file it was read from, relative to the scenario's folder
 
 
 @dataclass(frozen=True)
