@@ -164,8 +164,10 @@ class Deployment:
         self.capture_dir.mkdir(parents=True, exist_ok=True)
         path = self.capture_dir / f"{capture.node}-{capture.interface}.pcap"
         runner = self.network.runner(capture.node)
-        process = runner.start(["tcpdump", "-i", capture.interface, "-n", "-U", "-Z", "root", "-s", "0",
-                                "-w", str(path)], stdout=subprocess.DEVNULL)
+        # --immediate-mode: each packet reaches tcpdump at once; without it the kernel holds packets
+        # in blocks for up to a second, and what it still holds when tcpdump stops is lost
+        process = runner.start(["tcpdump", "-i", capture.interface, "-n", "-U", "--immediate-mode", "-Z", "root",
+                                "-s", "0", "-w", str(path)], stdout=subprocess.DEVNULL)
         self.journal.process(process.pid, f"tcpdump on {capture.node}:{capture.interface}")
         self._undo_timed("teardown_captures", self._stop_capture, process, capture)
         deadline = time.monotonic() + CAPTURE_READY_TIMEOUT_S

@@ -227,7 +227,7 @@ class _Checker:
         if not resolved.is_relative_to(self.base_dir.resolve()):
             return self.fail(where, f"{what} {value!r} leads outside the scenario's folder; keep files beside the scenario")
         if not resolved.exists():
-            return self.fail(where, f"{what} {value!r} does not exist (looked at {resolved})")
+            return self.fail(where, f"{what} {value!r} does not exist (looked at {self.base_dir / value})")
         return resolved
 
     def read_local(self, parent, key, context) -> tuple[str | None, str]:
