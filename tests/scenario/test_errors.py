@@ -59,3 +59,24 @@ def test_validate_accepts_the_shipped_scenarios(in_repo):
     result = subprocess.run([sys.executable, "-m", "lab", "validate", *scenarios], capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
     assert result.stdout.count(": ok") == len(scenarios)
+
+
+@pytest.mark.parametrize("case", ["hostile-names", "paths", "duplicates"])
+def test_run_of_a_bad_scenario_creates_nothing(case, in_repo, tmp_path):
+    results = tmp_path / "results"
+    result = subprocess.run([sys.executable, "-m", "lab", "run", f"tests/scenario/errors/{case}.yaml",
+                             "--results", str(results)], capture_output=True, text=True)
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert "nothing was built" in result.stderr
+    assert not results.exists(), "an invalid scenario must not even create the results folder"
+
+
+def test_no_program_is_started_through_a_shell():
+    """Scenario strings reach programs only as argument lists: nothing in the lab starts a shell."""
+    offenders = []
+    for path in (REPO / "lab").rglob("*.py"):
+        text = path.read_text()
+        for pattern in ("shell=True", "os.system(", "os.popen(", "getoutput(", "getstatusoutput("):
+            if pattern in text:
+                offenders.append(f"{path.relative_to(REPO)}: {pattern}")
+    assert offenders == []
