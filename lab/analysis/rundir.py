@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import re
 from dataclasses import dataclass, field
-from functools import cached_property
 from ipaddress import IPv4Address, IPv4Interface, IPv4Network
 from pathlib import Path
 
@@ -108,6 +107,8 @@ class RunDir:
             raise NotARunDir(f"{self.path} is not a lab results folder (it has no results.json); "
                              "give a folder printed as 'results: ...' by `python -m lab run`")
         self.results = json.loads((self.path / "results.json").read_text())
+        self._states: dict[str, dict[str, NodeState]] = {}
+        self._packets: dict[str, list[Packet]] = {}
 
     @property
     def outcomes(self) -> list[dict]:
@@ -121,8 +122,10 @@ class RunDir:
 
     def state(self, variant: str) -> dict[str, NodeState]:
         """Each node's state after the variant's steps."""
-        return self._states.setdefault(variant, {
-            d.name: read_node_state(d) for d in sorted((self.path / variant / "state").glob("*")) if d.is_dir()})
+        if variant not in self._states:
+            self._states[variant] = {d.name: read_node_state(d)
+                                     for d in sorted((self.path / variant / "state").glob("*")) if d.is_dir()}
+        return self._states[variant]
 
     def packets(self, variant: str) -> list[Packet]:
         """All captured packets of a variant."""
@@ -133,11 +136,3 @@ class RunDir:
     def captured_nodes(self, variant: str) -> set[str]:
         """Nodes with a capture in this variant."""
         return {p.stem.rpartition("-")[0] for p in (self.path / variant / "captures").glob("*.pcap")}
-
-    @cached_property
-    def _states(self) -> dict:
-        return {}
-
-    @cached_property
-    def _packets(self) -> dict:
-        return {}
