@@ -97,7 +97,7 @@ def cmd_explain(args) -> int:
     return EXIT_OK
 
 
-def _load(path: Path):
+def load_or_report(path: Path):
     """Load a scenario, printing its problems; None when invalid."""
     try:
         return load_scenario(path)
@@ -114,7 +114,7 @@ def _load(path: Path):
 def cmd_validate(args) -> int:
     status = EXIT_OK
     for path in args.scenarios:
-        scenario = _load(path)
+        scenario = load_or_report(path)
         if scenario is None:
             status = EXIT_INVALID
             continue
@@ -155,7 +155,7 @@ def outcome_table(outcomes) -> Table:
 def cmd_run(args) -> int:
     from .runner import run_scenario  # imports Mininet: only when running
 
-    scenario = _load(args.scenario)
+    scenario = load_or_report(args.scenario)
     if scenario is None:
         return EXIT_INVALID
     names = {v.name for v in scenario.variants}

@@ -20,7 +20,7 @@ from pathlib import Path
 
 from ..scenario import model
 from .commands import BuildError, CommandRunner, Transcript
-from .journal import Journal, same_process, start_time
+from .journal import Journal, same_process
 
 BASE_IMAGE = "lab-base:1"
 CACHE_DIR = Path(os.environ.get("LAB_CACHE_DIR", "/var/cache/lab"))
@@ -136,8 +136,7 @@ class DockerEngine:
                     containerd_pid = self.root / "exec" / "containerd" / "containerd.pid"
                     if containerd_pid.exists():
                         pid = int(containerd_pid.read_text())
-                        self.containerd = (pid, start_time(pid))
-                        self.journal.process(pid, f"containerd of {self.host.name}")
+                        self.containerd = (pid, self.journal.process(pid, f"containerd of {self.host.name}"))
                     return
             if time.monotonic() > deadline:
                 raise BuildError(f"dockerd on {self.host.name} did not answer on {self.socket} within "

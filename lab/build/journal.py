@@ -124,9 +124,11 @@ class Journal:
             file.flush()
             os.fsync(file.fileno())
 
-    def process(self, pid: int, what: str) -> None:
-        """Journal a long-running process the run started."""
-        self.record("process", pid=pid, started=start_time(pid), what=what)
+    def process(self, pid: int, what: str) -> str | None:
+        """Journal a long-running process the run started; return its start time (its identity)."""
+        started = start_time(pid)
+        self.record("process", pid=pid, started=started, what=what)
+        return started
 
     def node(self, pid: int, name: str) -> None:
         """Journal a node: its shell process and its network namespace."""

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from rich.markup import escape
 
-from ..cli import EXIT_INTERRUPTED, EXIT_INVALID, EXIT_UNFIT, _load, err, out
+from ..cli import EXIT_INTERRUPTED, EXIT_INVALID, EXIT_UNFIT, err, load_or_report, out
 from .connection import LocalFile, Remote, RemoteError, Target, connect
 from .install import Installation, install
 from .scenario_files import referenced_files
@@ -35,7 +35,7 @@ def main(args) -> int:
         err.print(f"error: --identity {escape(str(args.identity))}: no such file")
         return EXIT_INVALID
     scenarios = [args.scenario] if args.command == "run" else getattr(args, "scenarios", [])
-    loaded = [(path, _load(path)) for path in scenarios]  # checked here before anything travels
+    loaded = [(path, load_or_report(path)) for path in scenarios]  # checked here before anything travels
     if any(scenario is None for _, scenario in loaded):
         return EXIT_INVALID
     try:
