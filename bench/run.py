@@ -40,8 +40,9 @@ import yaml
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from lab.build.journal import STATE_DIR, read, same_process  # noqa: E402
-from lab.environment import EnvironmentUnfit, check_environment  # noqa: E402
+from lab.deploy.journal import STATE_DIR, read, same_process  # noqa: E402
+from lab.errors import MachineUnfit  # noqa: E402
+from lab.machine import check_machine  # noqa: E402
 
 BENCH = ROOT / "bench"
 OUT = BENCH / "out"
@@ -620,8 +621,8 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("--repeat must be at least 1")
     sizes = QUICK_SIZES if args.quick else SIZES
     try:
-        check_environment()
-    except EnvironmentUnfit as exc:
+        check_machine()
+    except MachineUnfit as exc:
         log(f"cannot run the benchmark on this machine:\n{exc}")
         return 3
     signal.signal(signal.SIGTERM, _interrupt)

@@ -9,30 +9,23 @@ import uuid
 from pathlib import Path
 from typing import Callable
 
-from .build.commands import BuildError, Transcript
-from .build.deployment import Deployment
-from .build.journal import Journal
-from .build.software import SoftwareMissing
-from .results.record import RunRecord
+from .commands import Transcript
+from .deploy.deployment import Deployment
+from .deploy.journal import Journal
+from .errors import BuildError
+from .results.record import RunRecord, create_unique_dir
 from .scenario import model
 from .steps.execute import Outcome, run_steps
 
 
 def new_run_dir(results_root: Path, scenario: model.Scenario) -> Path:
-    """results/<timestamp>-<scenario>, unique even for two runs started in the same second."""
-    stamp = time.strftime("%Y%m%d-%H%M%S")
-    candidate = results_root / f"{stamp}-{scenario.name}"
-    suffix = 2
-    while candidate.exists():
-        candidate = results_root / f"{stamp}-{scenario.name}-{suffix}"
-        suffix += 1
-    return candidate
+    """Create results/<timestamp>-<scenario>, unique even for two runs started in the same second."""
+    return create_unique_dir(results_root, f"{time.strftime('%Y%m%d-%H%M%S')}-{scenario.name}")
 
 
 def run_scenario(scenario: model.Scenario, results_root: Path, progress: Callable[[str], None],
                  on_outcome: Callable[[Outcome], None], variants: list[str] | None = None) -> RunRecord:
     """Run the chosen variants (all by default) and return the finished record."""
-    results_root.mkdir(parents=True, exist_ok=True)
     run_id = uuid.uuid4().hex[:8]
     record = RunRecord(scenario, new_run_dir(results_root, scenario), run_id)
     transcript = Transcript(record.directory / "transcript.log")
@@ -99,7 +92,7 @@ def _run_variant(variant, record, transcript, workdir, run_id, journal, progress
             phases["save_state"] = round(time.monotonic() - state_started, 3)
             teardown_started = time.monotonic()
         phases["teardown"] = round(time.monotonic() - teardown_started, 3)
-    except (BuildError, SoftwareMissing) as exc:
+    except BuildError as exc:
         error = str(exc)
         say(f"failed: {error}")
         transcript.write(f"variant {variant.name} failed: {error}")

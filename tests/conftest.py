@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from lab.environment import EnvironmentUnfit, check_environment
+from lab.errors import MachineUnfit
+from lab.machine import check_machine
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -33,8 +34,8 @@ def skip_unless_lab_machine(items, folder: Path) -> None:
     if not mine:
         return
     try:
-        check_environment()
-    except EnvironmentUnfit as exc:
+        check_machine()
+    except MachineUnfit as exc:
         if os.environ.get("CI"):
             raise  # on CI the set-up must have made the machine fit: never skip silently
         for item in mine:

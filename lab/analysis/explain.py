@@ -10,14 +10,14 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from ipaddress import IPv4Address, IPv4Network
+from ipaddress import IPv4Address
 
+from ..steps.probe import MODULE as PROBE_MODULE
 from .packets import ICMP_UNREACHABLE, Packet
 from .rundir import DnatRule, NodeState, RunDir
 
 ENDPOINT_RE = re.compile(r"(?<![\w.-])([A-Za-z0-9][A-Za-z0-9.-]*):(\d{1,5})(?!\d)")
 WINDOW_SLACK_S = 0.001  # packet and step times come from the same clock
-PROBE_MODULE = "lab.steps.probe"
 ICMP_UNREACHABLE_CODES = {0: "network unreachable", 1: "host unreachable", 3: "port unreachable",
                           13: "administratively prohibited"}
 
@@ -231,16 +231,11 @@ def _nat(attempt: Attempt, states: dict[str, NodeState]) -> None:
                                f"published at {attempt.dst}:{attempt.dport} (published: {published}), "
                                f"so {name} itself answered")
             return
-        for route in state.routes:
-            if " dev br-" in f" {route}" or "dev docker" in route:
-                destination = route.split()[0]
-                try:
-                    if IPv4Address(attempt.dst) in IPv4Network(destination, strict=False):
-                        attempt.nat = (f"{attempt.dst} is inside {name}'s Docker network {destination} "
-                                       f"(reached only by routing through {name}, no NAT)")
-                        return
-                except ValueError:
-                    continue
+        for network in state.docker_networks:
+            if IPv4Address(attempt.dst) in network.subnet:
+                attempt.nat = (f"{attempt.dst} is inside {name}'s Docker network {network.name} ({network.subnet}, "
+                               f"bridge {network.bridge}; reached only by routing through {name}, no NAT)")
+                return
 
 
 def _endpoints(attempt: Attempt, client: NodeState, outputs: list[tuple[str, str, str]], own_text: str) -> None:

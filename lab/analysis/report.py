@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from .. import kinds
+from ..results.matrix import outcome_matrix
 from ..scenario import model
 from .explain import Explanation
 from .rundir import RunDir
@@ -34,7 +36,7 @@ def configurations_table(scenario: model.Scenario) -> str:
         rows.append(f"| container **{name}** | " + " | ".join(_cell(c) if "<br>" not in c else c.replace("|", "\\|")
                                                             for c in cells) + " |")
     for node in variants[0].deployment.nodes:
-        if node.kind != "host":
+        if not kinds.kind(node.kind).client:
             continue
         cells = []
         for variant in variants:
@@ -46,23 +48,19 @@ def configurations_table(scenario: model.Scenario) -> str:
     return header + "\n".join(rows) + "\n"
 
 
-def outcome_matrix(run: RunDir) -> str:
+def outcome_markdown(run: RunDir) -> str:
     """Rows node x step, columns variants; each cell the result and whether it was expected."""
-    variants = run.variant_names
-    keys = list(dict.fromkeys((o["node"], o["step"]) for o in run.outcomes))
-    by_key = {(o["variant"], o["node"], o["step"]): o for o in run.outcomes}
-    lines = ["| node | step | " + " | ".join(variants) + " |", "|---|---|" + "---|" * len(variants)]
-    for node, step in keys:
-        cells = []
-        for variant in variants:
-            outcome = by_key.get((variant, node, step))
-            if outcome is None:
-                cells.append("—")
+    matrix = outcome_matrix(run.outcomes, run.variant_names)
+    lines = ["| node | step | " + " | ".join(matrix.variants) + " |", "|---|---|" + "---|" * len(matrix.variants)]
+    for node, step, cells in matrix.rows:
+        texts = []
+        for cell in cells:
+            if cell is None:
+                texts.append("—")
                 continue
-            result = "ok" if outcome["ok"] else f"failed: {outcome['error']}"
-            expectation = "as expected" if outcome["met"] else f"**NOT as expected** ({outcome['expected']})"
-            cells.append(_cell(f"{MARK[outcome['ok']]} {result} — {expectation}"))
-        lines.append(f"| {node} | {step} | " + " | ".join(cells) + " |")
+            expectation = "as expected" if cell.met else f"**NOT as expected** ({cell.expected})"
+            texts.append(_cell(f"{MARK[cell.ok]} {cell.result} — {expectation}"))
+        lines.append(f"| {node} | {step} | " + " | ".join(texts) + " |")
     return "\n".join(lines) + "\n"
 
 
@@ -82,7 +80,7 @@ def write_report(run: RunDir, scenario: model.Scenario, explanations: list[Expla
     for variant in scenario.variants:
         if variant.description:
             parts.append(f"- `{variant.name}`: {variant.description}")
-    parts += ["\n## What each client saw\n", outcome_matrix(run)]
+    parts += ["\n## What each client saw\n", outcome_markdown(run)]
     failures = [e for e in explanations if not e.ok]
     if failures:
         parts.append("## Why the failures happened\n")

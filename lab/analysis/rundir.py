@@ -5,9 +5,10 @@ from __future__ import annotations
 import json
 import re
 from dataclasses import dataclass, field
-from ipaddress import IPv4Address, IPv4Interface, IPv4Network
+from ipaddress import IPv4Interface, IPv4Network
 from pathlib import Path
 
+from ..errors import InvalidInput
 from .packets import Packet, read_variant_captures
 
 DNAT_RULE_RE = re.compile(
@@ -15,7 +16,7 @@ DNAT_RULE_RE = re.compile(
     r".*?-j DNAT --to-destination (?P<to>[\d.]+:\d+))$")
 
 
-class NotARunDir(Exception):
+class NotARunDir(InvalidInput):
     """The folder is not a lab run's results folder."""
 
 
@@ -30,6 +31,15 @@ class DnatRule:
     rule: str
 
 
+@dataclass(frozen=True)
+class DockerNetworkState:
+    """A Docker network as its engine reported it after the steps."""
+
+    name: str
+    subnet: IPv4Network
+    bridge: str
+
+
 @dataclass
 class NodeState:
     """What a node looked like after a variant's steps."""
@@ -40,6 +50,7 @@ class NodeState:
     routes: list[str] = field(default_factory=list)
     dnat: list[DnatRule] = field(default_factory=list)
     runs_docker: bool = False
+    docker_networks: list[DockerNetworkState] = field(default_factory=list)
 
     def names_for(self, address: str) -> list[tuple[str, int]]:
         """Host names that this node's hosts file maps to `address`, with their line numbers."""
@@ -51,20 +62,6 @@ class NodeState:
             if name in names:
                 return addr, line
         return None
-
-    def has_route_to(self, address: str) -> bool:
-        """Whether the routing table holds a route (default included) covering `address`."""
-        ip = IPv4Address(address)
-        for route in self.routes:
-            destination = route.split()[0]
-            if destination == "default":
-                return True
-            try:
-                if ip in IPv4Network(destination, strict=False):
-                    return True
-            except ValueError:
-                continue
-        return False
 
 
 def read_node_state(directory: Path) -> NodeState:
@@ -95,6 +92,15 @@ def read_node_state(directory: Path) -> NodeState:
             if match:
                 state.dnat.append(DnatRule(match["proto"], int(match["dport"]), match["to"], int(match["packets"]),
                                            match["rule"]))
+    networks = directory / "docker-networks.txt"
+    if networks.exists():
+        for line in networks.read_text().splitlines():
+            fields = line.split("\t")
+            if len(fields) == 3:
+                try:
+                    state.docker_networks.append(DockerNetworkState(fields[0], IPv4Network(fields[1]), fields[2]))
+                except ValueError:
+                    continue
     return state
 
 

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import graphviz
 
+from .. import kinds
 from ..scenario import model
 
 
@@ -33,7 +34,7 @@ def topology_graph(variant: model.Variant, title: str) -> graphviz.Graph:
             lines.append(f"route {route.destination} via {route.via}")
         for name, address in node.hosts:
             lines.append(f"hosts: {name} -> {address}")
-        shape = {"router": "octagon", "host": "box", "docker-host": "box3d"}[node.kind]
+        shape = kinds.kind(node.kind).shape
         if isinstance(node, model.DockerHost):
             with graph.subgraph(name=f"cluster_{node.name}") as cluster:
                 cluster.attr(label=f"Docker host {node.name}", style="dashed")

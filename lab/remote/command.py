@@ -15,13 +15,14 @@ from pathlib import Path
 
 from rich.markup import escape
 
-from ..cli import EXIT_INTERRUPTED, EXIT_INVALID, EXIT_UNFIT, err, load_or_report, out
+from ..console import RESULTS_PREFIX, err, load_or_report, out, results_line
+from ..errors import ExitStatus, InvalidInput
+from ..results.record import create_unique_dir
 from .connection import LocalFile, Remote, RemoteError, Target, connect
 from .install import Installation, install
 from .scenario_files import referenced_files
 
 STOP_WAIT_S = 600  # for the remote teardown after a Ctrl-C here
-RESULTS_PREFIX = b"results: "
 
 
 def main(args) -> int:
@@ -29,26 +30,24 @@ def main(args) -> int:
     try:
         target = Target.parse(args.on)
     except ValueError as exc:
-        err.print(f"error: {escape(str(exc))}")
-        return EXIT_INVALID
+        raise InvalidInput(str(exc)) from None
     if args.identity and not args.identity.is_file():
-        err.print(f"error: --identity {escape(str(args.identity))}: no such file")
-        return EXIT_INVALID
+        raise InvalidInput(f"--identity {args.identity}: no such file")
     scenarios = [args.scenario] if args.command == "run" else getattr(args, "scenarios", [])
     loaded = [(path, load_or_report(path)) for path in scenarios]  # checked here before anything travels
     if any(scenario is None for _, scenario in loaded):
-        return EXIT_INVALID
+        return ExitStatus.INVALID
     try:
         with connect(target, args.identity, args.accept_new_host_key) as remote:
             installation = install(remote, say, _relay_to(sys.stderr))
             return _run_there(remote, installation, args, loaded)
     except RemoteError as exc:
         err.print(f"[red]cannot use the lab machine:[/red] {escape(str(exc))}")
-        return EXIT_UNFIT
+        return ExitStatus.UNFIT
     except KeyboardInterrupt:
         err.print(f"interrupted: disconnected from {escape(args.on)}; a run there stops and tears its lab down "
                   f"as its SSH session ends")
-        return EXIT_INTERRUPTED
+        return ExitStatus.INTERRUPTED
 
 
 def say(text: str) -> None:
@@ -78,7 +77,7 @@ def _run_there(remote: Remote, installation: Installation, args, loaded) -> int:
         fetched = {name: _fetch(remote, posixpath.join(results, name), args.results)
                    for name in sorted(remote.sftp.listdir(results))}
         if stdout.results and posixpath.basename(stdout.results) in fetched:
-            out.print(f"results: {fetched[posixpath.basename(stdout.results)]}", markup=False)
+            out.print(results_line(fetched[posixpath.basename(stdout.results)]), markup=False)
         else:
             for local in fetched.values():
                 say(f"the run's results folder (incomplete) was copied to {local}")
@@ -111,12 +110,7 @@ def _execute(remote: Remote, argv: list[str], stdout: "_StdoutRelay") -> int:
 
 def _fetch(remote: Remote, source: str, results_root: Path) -> Path:
     """Copy a remote run folder into `results_root` under the same name (made unique); where it went."""
-    results_root.mkdir(parents=True, exist_ok=True)
-    local = results_root / posixpath.basename(source)
-    suffix = 2
-    while local.exists():
-        local = results_root / f"{posixpath.basename(source)}-{suffix}"
-        suffix += 1
+    local = create_unique_dir(results_root, posixpath.basename(source))
     remote.download(source, local)
     return local
 
@@ -139,7 +133,7 @@ class _StdoutRelay:
     def __call__(self, data: bytes) -> None:
         *lines, self.pending = (self.pending + data).split(b"\n")
         for line in lines:
-            if line.startswith(RESULTS_PREFIX):
+            if line.startswith(RESULTS_PREFIX.encode()):
                 self.results = line[len(RESULTS_PREFIX):].decode(errors="replace").strip()
             else:
                 sys.stdout.buffer.write(line + b"\n")

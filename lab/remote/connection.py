@@ -25,6 +25,8 @@ from typing import Callable
 import paramiko
 from paramiko.hostkeys import HostKeyEntry
 
+from ..errors import MachineUnfit
+
 CONNECT_TIMEOUT_S = 20   # TCP connect, SSH banner and authentication, each
 COMMAND_TIMEOUT_S = 120  # short helper commands (id, sudo -n true, rm)
 KEEPALIVE_S = 15
@@ -50,7 +52,7 @@ class LocalFile:
         return cls(name, path.read_bytes(), os.access(path, os.X_OK))
 
 
-class RemoteError(Exception):
+class RemoteError(MachineUnfit):
     """The lab machine cannot be used; the message names the host and the cause."""
 
 
@@ -242,8 +244,8 @@ class Remote:
             self.sftp.chmod(target, 0o755 if file.executable else 0o644)
 
     def download(self, source: str, destination: Path) -> None:
-        """Copy the folder `source` from the machine to `destination`, recursively."""
-        destination.mkdir(parents=True)
+        """Copy the folder `source` from the machine into the folder `destination`, recursively."""
+        destination.mkdir(parents=True, exist_ok=True)
         for entry in self.sftp.listdir_attr(source):
             path = posixpath.join(source, entry.filename)
             if stat.S_ISDIR(entry.st_mode):

@@ -15,12 +15,11 @@ import posixpath
 import subprocess
 import uuid
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Callable
 
+from .. import SOURCE_ROOT as PROJECT_ROOT
 from .connection import LocalFile, Remote, RemoteError
 
-PROJECT_ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_HOME = ".cache/lab/remote"  # on the lab machine, relative to the SSH user's home
 READY = ".lab-ready"
 SETUP_TIMEOUT_S = 3600  # Debian packages and the virtualenv on a fresh machine

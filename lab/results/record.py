@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import csv
 import dataclasses
+import hashlib
 import io
 import json
 import os
@@ -37,6 +38,30 @@ def iso(timestamp: float) -> str:
     return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(timestamp))
 
 
+def create_unique_dir(parent: Path, name: str) -> Path:
+    """Create and return `parent/name`, or `parent/name-2`, `-3`... when taken: unique under any
+    timing, as the folder is claimed by mkdir itself (two runs started in the same second get two)."""
+    parent.mkdir(parents=True, exist_ok=True)
+    suffix = 1
+    while True:
+        candidate = parent / (name if suffix == 1 else f"{name}-{suffix}")
+        try:
+            candidate.mkdir()
+            return candidate
+        except FileExistsError:
+            suffix += 1
+
+
+def code_hash() -> str:
+    """A hash of the lab's own code (every file of the package): which code made a run."""
+    package = Path(__file__).resolve().parent.parent
+    digest = hashlib.sha256()
+    for path in sorted(p for p in package.rglob("*") if p.is_file() and "__pycache__" not in p.parts):
+        digest.update(path.relative_to(package).as_posix().encode() + b"\0")
+        digest.update(hashlib.sha256(path.read_bytes()).digest())
+    return digest.hexdigest()[:16]
+
+
 def safe_name(text: str) -> str:
     """A file-name-safe version of a node or step name."""
     return re.sub(r"[^A-Za-z0-9_.-]", "_", text)
@@ -46,6 +71,7 @@ class RunRecord:
     """The results folder of one run, filled in as the run goes."""
 
     def __init__(self, scenario: model.Scenario, directory: Path, run_id: str):
+        """Start the record of a run in `directory` (an empty folder of its own)."""
         self.scenario = scenario
         self.run_id = run_id
         self.directory = directory
@@ -53,8 +79,8 @@ class RunRecord:
         self.ended: float | None = None
         self.outcomes: list[Outcome] = []
         self.variants: list[dict] = []
-        self.versions = {"lab": __version__, "kernel": platform.release(), "python": platform.python_version()}
-        directory.mkdir(parents=True, exist_ok=False)
+        self.versions = {"lab": __version__, "lab_code": code_hash(), "kernel": platform.release(),
+                         "python": platform.python_version()}
         (directory / "scenario.yaml").write_bytes(Path(scenario.path).read_bytes())
         self.save()
 

@@ -1,6 +1,6 @@
 """The scenario as plain typed data: what a loaded, validated scenario file says.
 
-Nothing here touches the machine; the build layer consumes these objects.
+Nothing here touches the machine; the deployment layer (lab/deploy) consumes these objects.
 """
 
 from __future__ import annotations
@@ -123,12 +123,20 @@ class DockerHost(Node):
 
 
 @dataclass(frozen=True)
+class SoftwareChoice:
+    """Which build of a software (lab/software) the nodes and containers use."""
+
+    name: str
+    mode: str
+
+
+@dataclass(frozen=True)
 class Deployment:
     """Everything that is built before the steps run."""
 
     subnets: tuple[Subnet, ...]
     nodes: tuple[Node, ...]
-    software: tuple[tuple[str, str], ...] = ()
+    software: tuple[SoftwareChoice, ...] = ()
 
     def node(self, name: str) -> Node:
         """The node called `name`."""

@@ -8,21 +8,10 @@ place of a mistake while working on ordinary Python data.
 from __future__ import annotations
 
 import copy
-from dataclasses import dataclass
 
 import yaml
 
-
-@dataclass(frozen=True)
-class Where:
-    """A position in a scenario file (1-based line and column)."""
-
-    file: str
-    line: int
-    column: int
-
-    def __str__(self) -> str:
-        return f"{self.file}:{self.line}:{self.column}"
+from ..errors import ScenarioInvalid, Where
 
 
 class SourceMap(dict):
@@ -66,15 +55,6 @@ class SourceList(list):
         return clone
 
 
-class SourceError(Exception):
-    """The file is not YAML of the shape a scenario needs; carries the position."""
-
-    def __init__(self, where: Where, message: str):
-        super().__init__(f"{where}: {message}")
-        self.where = where
-        self.message = message
-
-
 def _where(file: str, node: yaml.Node) -> Where:
     return Where(file, node.start_mark.line + 1, node.start_mark.column + 1)
 
@@ -84,13 +64,13 @@ def _convert(file: str, node: yaml.Node, constructor: yaml.constructor.SafeConst
         result = SourceMap(_where(file, node))
         for key_node, value_node in node.value:
             if not isinstance(key_node, yaml.ScalarNode):
-                raise SourceError(_where(file, key_node), "a key must be a plain name, not a list or mapping")
+                raise ScenarioInvalid.at(_where(file, key_node), "a key must be a plain name, not a list or mapping")
             key = key_node.value
             if key == "<<":
-                raise SourceError(_where(file, key_node), "YAML merge keys (<<) are not supported; write the keys out")
+                raise ScenarioInvalid.at(_where(file, key_node), "YAML merge keys (<<) are not supported; write the keys out")
             if key in result:
                 first = result.key_where[key]
-                raise SourceError(
+                raise ScenarioInvalid.at(
                     _where(file, key_node),
                     f"key '{key}' is given twice (first at line {first.line}); keep one",
                 )
@@ -108,25 +88,25 @@ def _convert(file: str, node: yaml.Node, constructor: yaml.constructor.SafeConst
 
 
 def load_yaml(text: str, file: str):
-    """Parse one YAML document into SourceMap/SourceList/scalars; raises SourceError."""
+    """Parse one YAML document into SourceMap/SourceList/scalars; raises ScenarioInvalid."""
     try:
         root = yaml.compose(text, Loader=yaml.SafeLoader)
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         where = Where(file, mark.line + 1, mark.column + 1) if mark else Where(file, 1, 1)
         problem = exc.problem or exc.context or "not valid YAML"
-        raise SourceError(where, f"YAML syntax error: {problem}; check indentation, colons and quotes") from None
+        raise ScenarioInvalid.at(where, f"YAML syntax error: {problem}; check indentation, colons and quotes") from None
     except yaml.YAMLError as exc:
-        raise SourceError(Where(file, 1, 1), f"YAML error: {exc}") from None
+        raise ScenarioInvalid.at(Where(file, 1, 1), f"YAML error: {exc}") from None
     if root is None:
-        raise SourceError(Where(file, 1, 1), "the file is empty; a scenario needs at least 'name' and 'subnets'")
+        raise ScenarioInvalid.at(Where(file, 1, 1), "the file is empty; a scenario needs at least 'name' and 'subnets'")
     constructor = yaml.constructor.SafeConstructor()
     try:
         return _convert(file, root, constructor)
     except yaml.constructor.ConstructorError as exc:
         mark = exc.problem_mark
         where = Where(file, mark.line + 1, mark.column + 1) if mark else Where(file, 1, 1)
-        raise SourceError(where, f"cannot read this value: {exc.problem}") from None
+        raise ScenarioInvalid.at(where, f"cannot read this value: {exc.problem}") from None
 
 
 def merge(base, override):

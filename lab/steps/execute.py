@@ -10,8 +10,9 @@ import time
 from dataclasses import dataclass
 from typing import Callable
 
-from ..build.commands import CommandResult, CommandRunner
+from ..commands import CommandResult, CommandRunner
 from ..scenario import model
+from .probe import probe_argv
 
 
 @dataclass(frozen=True)
@@ -40,8 +41,7 @@ def step_argv(step: model.Step) -> list[str]:
         return list(action.argv)
     if action.kind == "ping":
         return ["ping", "-c", "1", "-n", "-W", str(max(1, round(step.timeout_s))), action.host]
-    return ["python3", "-m", "lab.steps.probe", action.kind, action.host, str(action.port),
-            "--timeout", str(step.timeout_s)]
+    return probe_argv(action.kind, action.host, action.port, step.timeout_s)
 
 
 def judge(step: model.Step, result: CommandResult) -> tuple[bool, str]:

@@ -14,6 +14,14 @@ import socket
 import sys
 import time
 
+MODULE = "lab.steps.probe"  # how the lab starts this file in a node: python3 -m MODULE
+
+
+def probe_argv(kind: str, host: str, port: int, timeout_s: float) -> list[str]:
+    """The command that probes `host`:`port` over `kind` (tcp or udp) from inside a node."""
+    return ["python3", "-m", MODULE, kind, host, str(port), "--timeout", str(timeout_s)]
+
+
 ERRNO_WORDS = {
     errno.ECONNREFUSED: "refused (RST or ICMP port unreachable)",
     errno.EHOSTUNREACH: "unreachable (no route to host)",
@@ -61,7 +69,7 @@ def udp(address: str, port: int, timeout: float) -> tuple[bool, str]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python3 -m lab.steps.probe", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog=f"python3 -m {MODULE}", description=__doc__.splitlines()[0])
     parser.add_argument("kind", choices=("tcp", "udp"))
     parser.add_argument("host")
     parser.add_argument("port", type=int)

@@ -12,7 +12,7 @@ import pytest
 
 from pathlib import Path
 
-from lab.build.journal import STATE_DIR, leftovers, processes_using, read
+from lab.deploy.journal import STATE_DIR, leftovers, processes_using, read
 
 from ..conftest import REPO
 from . import machine

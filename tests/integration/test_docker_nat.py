@@ -7,7 +7,7 @@ import subprocess
 
 import pytest
 
-from lab.build.journal import STATE_DIR
+from lab.deploy.journal import STATE_DIR
 
 from ..conftest import REPO
 from . import machine

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from lab.build.journal import unmount_below
+from lab.deploy.journal import unmount_below
 
 from ..conftest import REPO
 from . import machine

@@ -8,7 +8,7 @@ import subprocess
 import sys
 import time
 
-from lab.build.journal import STATE_DIR
+from lab.deploy.journal import STATE_DIR
 
 from ..conftest import REPO
 from . import machine

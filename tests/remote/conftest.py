@@ -20,7 +20,8 @@ from pathlib import Path
 
 import pytest
 
-from lab.environment import EnvironmentUnfit, check_environment
+from lab.errors import MachineUnfit
+from lab.machine import check_machine
 
 from ..conftest import REPO
 
@@ -34,11 +35,11 @@ def pytest_collection_modifyitems(config, items):
     if not mine:
         return
     try:
-        check_environment()
+        check_machine()
         for program in (SSHD, "ssh-keygen"):
             if not shutil.which(program):
-                raise EnvironmentUnfit(f"{program} is missing: apt-get install openssh-server openssh-client")
-    except EnvironmentUnfit as exc:
+                raise MachineUnfit(f"{program} is missing: apt-get install openssh-server openssh-client")
+    except MachineUnfit as exc:
         if os.environ.get("CI"):
             raise  # on CI the set-up must have made the machine fit: never skip silently
         for item in mine:

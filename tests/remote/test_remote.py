@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from lab.build.journal import STATE_DIR
+from lab.deploy.journal import STATE_DIR
 from lab.remote.connection import Target
 from lab.remote.scenario_files import referenced_files
 from lab.scenario.loader import load_scenario

@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from lab.scenario.loader import ScenarioInvalid, load_scenario
-from lab.scenario.source import SourceError
+from lab.errors import ScenarioInvalid
+from lab.scenario.loader import load_scenario
 
 from ..conftest import REPO, assert_golden
 
@@ -25,9 +25,7 @@ def error_lines(path: Path) -> str:
     try:
         load_scenario(path)
     except ScenarioInvalid as exc:
-        return "".join(f"{error}\n" for error in exc.errors)
-    except SourceError as exc:
-        return f"{exc}\n"
+        return "".join(f"{problem}\n" for problem in exc.problems)
     raise AssertionError(f"{path} was accepted but should be refused")
 
 

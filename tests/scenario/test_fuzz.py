@@ -8,8 +8,8 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from lab.scenario.loader import ScenarioInvalid, load_scenario
-from lab.scenario.source import SourceError
+from lab.errors import ScenarioInvalid
+from lab.scenario.loader import load_scenario
 
 from ..conftest import REPO
 
@@ -30,9 +30,7 @@ def _load(tmp_path, document) -> None:
     try:
         load_scenario(path)
     except ScenarioInvalid as exc:
-        assert exc.errors and all(error.where.line >= 1 for error in exc.errors)
-    except SourceError as exc:
-        assert exc.where.line >= 1
+        assert exc.problems and all(problem.where.line >= 1 for problem in exc.problems)
 
 
 def _paths(document, prefix=()):

@@ -10,7 +10,9 @@ import pytest
 
 from lab.scenario import model
 from lab.scenario.dump import scenario_as_data
-from lab.scenario.loader import ScenarioInvalid, _expand_publish, load_scenario
+from lab.errors import ScenarioInvalid
+from lab.scenario.loader import load_scenario
+from lab.scenario.read_docker import expand_publish
 
 from ..conftest import REPO, assert_golden
 
@@ -25,12 +27,12 @@ def test_shipped_scenario_model_matches_golden(name):
 
 
 def test_publish_ranges_expand_like_docker_run_p():
-    ports = _expand_publish("16030-16042:6030-6042/udp")
+    ports = expand_publish("16030-16042:6030-6042/udp")
     assert len(ports) == 13
     assert ports[0] == model.Publish(None, 16030, 6030, "udp") and ports[-1] == model.Publish(None, 16042, 6042, "udp")
-    assert _expand_publish("10.0.31.2:80:8080") == [model.Publish(IPv4Address("10.0.31.2"), 80, 8080, "tcp")]
-    assert "equally long" in _expand_publish("1-2:1")
-    assert "host port" in _expand_publish("6030")
+    assert expand_publish("10.0.31.2:80:8080") == [model.Publish(IPv4Address("10.0.31.2"), 80, 8080, "tcp")]
+    assert "equally long" in expand_publish("1-2:1")
+    assert "host port" in expand_publish("6030")
 
 
 def test_incident_variants_differ_only_where_the_fix_is():
@@ -63,4 +65,4 @@ def test_all_problems_are_reported_at_once(tmp_path):
                     "  b: {interfaces: {lan: 10.0.0.300}}\n")
     with pytest.raises(ScenarioInvalid) as caught:
         load_scenario(path)
-    assert [(e.where.line, e.where.column) for e in caught.value.errors] == [(4, 25), (5, 25)]
+    assert [(e.where.line, e.where.column) for e in caught.value.problems] == [(4, 25), (5, 25)]

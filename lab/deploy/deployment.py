@@ -14,12 +14,14 @@ from concurrent.futures import ThreadPoolExecutor, as_completed
 from pathlib import Path
 from typing import Callable
 
+from ..commands import CommandRunner, Transcript
+from ..errors import BuildError
 from ..scenario import model
-from .commands import BuildError, CommandRunner, Transcript
+from ..software import container_mounts, node_environment
+from ..steps.probe import probe_argv
 from .docker import DockerEngine
 from .journal import Journal
 from .network import Network
-from .software import PROJECT_ROOT, node_environment
 
 CAPTURE_READY_TIMEOUT_S = 10
 READY_TIMEOUT_S = 60
@@ -97,7 +99,7 @@ class Deployment:
             engine = DockerEngine(
                 host, self.network.netns_path(host.name), self.workdir / "docker" / host.name, self.transcript,
                 self.run_id, container_env=self.env,
-                container_mounts=[model.Mount("/usr", "/usr", True), model.Mount(str(PROJECT_ROOT), str(PROJECT_ROOT), True)],
+                container_mounts=container_mounts(deployment.software),
                 journal=self.journal)
             self.engines[host.name] = engine
             self._undo_timed("teardown_docker", engine.stop)
@@ -123,8 +125,7 @@ class Deployment:
             protocol, port = container.ready
             deadline = time.monotonic() + READY_TIMEOUT_S
             while True:
-                result = runner.run(["python3", "-m", "lab.steps.probe", protocol, str(container.ip), str(port),
-                                     "--timeout", "1"], check=False, timeout=10)
+                result = runner.run(probe_argv(protocol, str(container.ip), port, 1), check=False, timeout=10)
                 if result.exit_code == 0:
                     break
                 if time.monotonic() > deadline:
@@ -190,7 +191,8 @@ class Deployment:
 
     def save_state(self, directory: Path) -> None:
         """Keep what each node looked like after the steps: hosts file, addresses, routes, NAT
-        counters, and on Docker hosts the containers' states and logs."""
+        counters, and on Docker hosts the containers' states and logs and the Docker networks
+        (name, subnet, bridge) as the engine reports them."""
         for node in self.variant.deployment.nodes:
             node_dir = directory / node.name
             node_dir.mkdir(parents=True, exist_ok=True)
@@ -207,6 +209,12 @@ class Deployment:
                 listing = engine.docker("ps", "--all", "--no-trunc", "--format", "{{.Names}}\t{{.Status}}\t{{.Ports}}",
                                         check=False)
                 (node_dir / "containers.txt").write_text(listing.output)
+                networks = engine.docker("network", "inspect", "--format",
+                                         '{{.Name}}\t{{range .IPAM.Config}}{{.Subnet}}{{end}}\t'
+                                         '{{index .Options "com.docker.network.bridge.name"}}',
+                                         *(network.name for network in engine.host.networks), check=False)
+                (node_dir / "docker-networks.txt").write_text(networks.stdout if networks.exit_code == 0
+                                                              else networks.output)
                 for container in engine.host.containers:
                     logs = engine.docker("logs", "--timestamps", container.name, check=False, timeout=30)
                     (node_dir / f"container-{container.name}.log").write_text(logs.output)

@@ -17,12 +17,12 @@ from mininet.log import setLogLevel
 from mininet.net import Mininet
 from mininet.node import Host, Switch
 
+from .. import kinds
+from ..commands import CommandRunner, Transcript
 from ..scenario import model
-from .commands import CommandRunner, Transcript
 from .journal import Journal
 
 WINDOWS_SYSCTLS = {"net.ipv4.ip_default_ttl": "128", "net.ipv4.tcp_syn_retries": "2"}
-ROUTER_SYSCTLS = {"net.ipv4.ip_forward": "1"}
 
 
 class BridgeSwitch(Switch):
@@ -115,8 +115,7 @@ class Network:
             run(["ip", "address", "add", str(interface.address), "dev", interface.subnet])
             run(["ip", "link", "set", interface.subnet, "up"])
         sysctls = dict(WINDOWS_SYSCTLS) if node.os == "windows" else {}
-        if node.kind == "router":
-            sysctls.update(ROUTER_SYSCTLS)
+        sysctls.update(kinds.kind(node.kind).sysctls)
         for key, value in sysctls.items():
             run(["sysctl", "-q", "-w", f"{key}={value}"])
         if node.gateway:

@@ -18,8 +18,9 @@ import tarfile
 import time
 from pathlib import Path
 
+from ..commands import CommandRunner, Transcript
+from ..errors import BuildError
 from ..scenario import model
-from .commands import BuildError, CommandRunner, Transcript
 from .journal import Journal, same_process
 
 BASE_IMAGE = "lab-base:1"

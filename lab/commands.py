@@ -17,6 +17,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Sequence
 
+from .errors import BuildError
+
 
 @dataclass(frozen=True)
 class CommandResult:
@@ -42,10 +44,6 @@ class CommandResult:
         text = self.output.rstrip()
         return f"[{self.where}] $ {shlex.join(self.argv)}  ({status}, {self.duration_s:.2f}s)" + (
             "\n" + "\n".join("    " + line for line in text.splitlines()) if text else "")
-
-
-class BuildError(Exception):
-    """A step of building or tearing down the lab failed; the message holds the evidence."""
 
 
 class Transcript:
