@@ -31,8 +31,13 @@ from pathlib import Path
 
 PROJECT = Path(__file__).resolve().parent.parent
 TAOS_BIN = PROJECT / "lab" / "tdengine" / "bin"
-ENV = {"PATH": f"{TAOS_BIN}:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
-       "PYTHONPATH": str(PROJECT), "HOME": "/root", "LANG": "C.UTF-8", "PYTHONDONTWRITEBYTECODE": "1"}
+ENV = {
+    "PATH": f"{TAOS_BIN}:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+    "PYTHONPATH": str(PROJECT),
+    "HOME": "/root",
+    "LANG": "C.UTF-8",
+    "PYTHONDONTWRITEBYTECODE": "1",
+}
 VARIANTS = {  # node -> (serverPort, host port range start)
     "original": {"taosnode1": (6030, 16030), "taosnode2": (6030, 26030), "taosnode3": (6030, 36030)},
     "fixed": {"taosnode1": (6030, 6030), "taosnode2": (7030, 7030), "taosnode3": (8030, 8030)},
@@ -44,8 +49,9 @@ STOP_WAIT_S = 20
 ETC_NETNS, RUN_NETNS = Path("/etc/netns"), Path("/run/netns")
 
 
-def run(argv: list[str], timeout: float = COMMAND_TIMEOUT_S, check: bool = True, env=None,
-        input: bytes | None = None) -> subprocess.CompletedProcess:
+def run(
+    argv: list[str], timeout: float = COMMAND_TIMEOUT_S, check: bool = True, env=None, input: bytes | None = None
+) -> subprocess.CompletedProcess:
     """Run an argument list (never a shell); raise with its output when it fails and `check`."""
     result = subprocess.run(argv, input=input, capture_output=True, timeout=timeout, env=env, start_new_session=True)
     if check and result.returncode != 0:
@@ -61,8 +67,18 @@ def base_rootfs() -> bytes:
             info = tarfile.TarInfo(name)
             info.type, info.linkname = tarfile.SYMTYPE, f"usr/{name}"
             archive.addfile(info)
-        for name, mode in (("usr", 0o755), ("etc", 0o755), ("tmp", 0o1777), ("var", 0o755), ("var/tmp", 0o1777),
-                           ("run", 0o755), ("proc", 0o555), ("sys", 0o555), ("dev", 0o755), ("root", 0o700)):
+        for name, mode in (
+            ("usr", 0o755),
+            ("etc", 0o755),
+            ("tmp", 0o1777),
+            ("var", 0o755),
+            ("var/tmp", 0o1777),
+            ("run", 0o755),
+            ("proc", 0o555),
+            ("sys", 0o555),
+            ("dev", 0o755),
+            ("root", 0o700),
+        ):
             info = tarfile.TarInfo(name)
             info.type, info.mode = tarfile.DIRTYPE, mode
             archive.addfile(info)
@@ -104,8 +120,11 @@ class Deployment:
         self.made_run_netns = (not RUN_NETNS.exists(), not os.path.ismount(RUN_NETNS))
         self.dockerd: subprocess.Popen | None = None
         self.containers: list[str] = []
-        self.docker_env = {"PATH": ENV["PATH"], "DOCKER_HOST": f"unix://{self.root / 'docker.sock'}",
-                           "DOCKER_CONFIG": str(self.root / "client-config")}
+        self.docker_env = {
+            "PATH": ENV["PATH"],
+            "DOCKER_HOST": f"unix://{self.root / 'docker.sock'}",
+            "DOCKER_CONFIG": str(self.root / "client-config"),
+        }
 
     def ns(self, name: str) -> str:
         """The name of this deployment's namespace for node or switch `name`."""
@@ -115,7 +134,7 @@ class Deployment:
         """The docker CLI against this deployment's dockerd."""
         return run(["docker", *args], env=self.docker_env, **kw)
 
-    def __enter__(self) -> "Deployment":
+    def __enter__(self) -> Deployment:
         return self
 
     def __exit__(self, *exc_info) -> None:
@@ -128,8 +147,12 @@ class Deployment:
     # -- build --------------------------------------------------------------------
     def network(self) -> None:
         """Switch namespaces with a bridge each, node namespaces joined to them by veth pairs."""
-        links = {"router": {"lan": "10.0.31.1/24", "remote": "10.0.2.1/24"}, "win-client": {"lan": "10.0.31.5/24"},
-                 "remote-client": {"remote": "10.0.2.61/24"}, "server": {"lan": "10.0.31.2/24"}}
+        links = {
+            "router": {"lan": "10.0.31.1/24", "remote": "10.0.2.1/24"},
+            "win-client": {"lan": "10.0.31.5/24"},
+            "remote-client": {"remote": "10.0.2.61/24"},
+            "server": {"lan": "10.0.31.2/24"},
+        }
         for name in ("sw-lan", "sw-remote", *links):
             run(["ip", "netns", "add", self.ns(name)])
             self.namespaces.append(self.ns(name))
@@ -140,8 +163,23 @@ class Deployment:
         for node, interfaces in links.items():
             for subnet, address in interfaces.items():
                 switch = self.ns(f"sw-{subnet}")
-                run(["ip", "-n", self.ns(node), "link", "add", subnet, "type", "veth", "peer", "name", node,
-                     "netns", switch])
+                run(
+                    [
+                        "ip",
+                        "-n",
+                        self.ns(node),
+                        "link",
+                        "add",
+                        subnet,
+                        "type",
+                        "veth",
+                        "peer",
+                        "name",
+                        node,
+                        "netns",
+                        switch,
+                    ]
+                )
                 run(["ip", "-n", switch, "link", "set", node, "master", subnet, "up"])
                 run(["ip", "-n", self.ns(node), "address", "add", address, "dev", subnet])
                 run(["ip", "-n", self.ns(node), "link", "set", subnet, "up"])
@@ -154,7 +192,8 @@ class Deployment:
         self.hosts_file("remote-client", {f"taosnode{i}": "10.0.31.2" for i in (1, 2, 3)})
         (self.root / "win-cfg").mkdir()
         (self.root / "win-cfg" / "taos.cfg").write_text(
-            f"firstEp     taosnode1:6030\nsecondEp    taosnode2:{self.nodes['taosnode2'][0]}\n")
+            f"firstEp     taosnode1:6030\nsecondEp    taosnode2:{self.nodes['taosnode2'][0]}\n"
+        )
 
     def sysctl(self, node: str, *settings: str) -> None:
         """Set kernel settings of a node's namespace."""
@@ -170,14 +209,30 @@ class Deployment:
 
     def start_dockerd(self) -> None:
         """dockerd in the server's namespace with its own roots, socket and containerd namespace."""
-        argv = ["nsenter", f"--net=/run/netns/{self.ns('server')}", "dockerd",
-                "--data-root", str(self.root / "data"), "--exec-root", str(self.root / "exec"),
-                "--host", f"unix://{self.root / 'docker.sock'}", "--pidfile", str(self.root / "docker.pid"),
-                "--containerd-namespace", self.tag, "--containerd-plugins-namespace", f"{self.tag}-plugins",
-                "--bridge", "none", f"--userland-proxy={'true' if self.userland_proxy else 'false'}"]
+        argv = [
+            "nsenter",
+            f"--net=/run/netns/{self.ns('server')}",
+            "dockerd",
+            "--data-root",
+            str(self.root / "data"),
+            "--exec-root",
+            str(self.root / "exec"),
+            "--host",
+            f"unix://{self.root / 'docker.sock'}",
+            "--pidfile",
+            str(self.root / "docker.pid"),
+            "--containerd-namespace",
+            self.tag,
+            "--containerd-plugins-namespace",
+            f"{self.tag}-plugins",
+            "--bridge",
+            "none",
+            f"--userland-proxy={'true' if self.userland_proxy else 'false'}",
+        ]
         with open(self.root / "dockerd.log", "wb") as log:
-            self.dockerd = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                            start_new_session=True)
+            self.dockerd = subprocess.Popen(
+                argv, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True
+            )
         deadline = time.monotonic() + DAEMON_TIMEOUT_S
         while self.docker("version", check=False, timeout=5).returncode != 0:
             if self.dockerd.poll() is not None or time.monotonic() > deadline:
@@ -187,8 +242,19 @@ class Deployment:
     def image(self) -> None:
         """Import the tiny base image and create the containers' network."""
         self.docker("import", "-", "lab-base:1", input=base_rootfs())
-        self.docker("network", "create", "--driver", "bridge", "--subnet", "172.19.0.0/16", "--gateway", "172.19.0.1",
-                    "-o", "com.docker.network.bridge.name=br-taosnet", "taosnet")
+        self.docker(
+            "network",
+            "create",
+            "--driver",
+            "bridge",
+            "--subnet",
+            "172.19.0.0/16",
+            "--gateway",
+            "172.19.0.1",
+            "-o",
+            "com.docker.network.bridge.name=br-taosnet",
+            "taosnet",
+        )
 
     def start_containers(self) -> None:
         """`docker run -d` the three dnodes concurrently."""
@@ -198,18 +264,37 @@ class Deployment:
             config.mkdir(parents=True)
             (config / "taos.cfg").write_text(
                 f"firstEp     taosnode1:6030\nsecondEp    taosnode2:{self.nodes['taosnode2'][0]}\n"
-                f"fqdn        {name}\nserverPort  {port}\n")
+                f"fqdn        {name}\nserverPort  {port}\n"
+            )
             ports = f"{published}-{published + 12}:{port}-{port + 12}"
-            argv = ["docker", "run", "--detach", "--name", name, "--hostname", name, "--network", "taosnet",
-                    "--ip", f"172.19.0.4{index}", "--publish", ports, "--publish", f"{ports}/udp"]
+            argv = [
+                "docker",
+                "run",
+                "--detach",
+                "--name",
+                name,
+                "--hostname",
+                name,
+                "--network",
+                "taosnet",
+                "--ip",
+                f"172.19.0.4{index}",
+                "--publish",
+                ports,
+                "--publish",
+                f"{ports}/udp",
+            ]
             for key, value in ENV.items():
                 argv += ["--env", f"{key}={value}"]
             for source, target in (("/usr", "/usr"), (str(PROJECT), str(PROJECT)), (str(config), "/etc/taos")):
                 argv += ["--mount", f"type=bind,source={source},target={target},readonly"]
             argv += ["lab-base:1", "taosd", "-c", "/etc/taos"]
             self.containers.append(name)
-            processes.append(subprocess.Popen(argv, env=self.docker_env, stdout=subprocess.PIPE,
-                                              stderr=subprocess.PIPE, start_new_session=True))
+            processes.append(
+                subprocess.Popen(
+                    argv, env=self.docker_env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True
+                )
+            )
         failures = []
         for process in processes:
             _, err = process.communicate(timeout=COMMAND_TIMEOUT_S)
@@ -258,8 +343,10 @@ class Deployment:
         if self.dockerd is not None and self.dockerd.poll() is None:
             if self.containers:
                 for table in ("nat", "filter"):  # dockerd would otherwise delete each published port's rules one by one
-                    run(["ip", "netns", "exec", self.ns("server"), "iptables", "--wait", "-t", table, "--flush"],
-                        check=False)
+                    run(
+                        ["ip", "netns", "exec", self.ns("server"), "iptables", "--wait", "-t", table, "--flush"],
+                        check=False,
+                    )
                 self.docker("rm", "--force", "--volumes", *self.containers, check=False)
             self.stop_containerd()
             self.dockerd.send_signal(signal.SIGTERM)
@@ -346,8 +433,12 @@ def _interrupt(signum, frame):
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--variant", choices=sorted(VARIANTS), action="append",
-                        help="replay only this variant (repeatable; default: original, then fixed)")
+    parser.add_argument(
+        "--variant",
+        choices=sorted(VARIANTS),
+        action="append",
+        help="replay only this variant (repeatable; default: original, then fixed)",
+    )
     parser.add_argument("--userland-proxy", choices=("on", "off"), default="on")
     args = parser.parse_args(argv)
     signal.signal(signal.SIGTERM, _interrupt)
@@ -357,8 +448,11 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("baseline interrupted; everything it made was removed", file=sys.stderr)
         return 130
-    json.dump({"total_s": round(time.monotonic() - started, 3), "userland_proxy": args.userland_proxy,
-               "variants": variants}, sys.stdout, indent=1)
+    json.dump(
+        {"total_s": round(time.monotonic() - started, 3), "userland_proxy": args.userland_proxy, "variants": variants},
+        sys.stdout,
+        indent=1,
+    )
     print()
     return 0
 

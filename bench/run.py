@@ -53,7 +53,9 @@ FORMATION_STEPS = ("mnode-up", "create-dnode2", "create-dnode3", "create-dnodes"
 CHILD_TIMEOUT_S = 900
 STOP_WAIT_S = 180
 TARGET_INCIDENT_S, TARGET_RATIO, TARGET_READY_32_S, TARGET_DNODE_MB = 20.0, 1.3, 60.0, 30.0
-TRANSCRIPT_RE = re.compile(r"^\S+ \[(?P<where>[^\]]+)\] \$ (?P<cmd>.+?)  \((?:exit -?\d+|timed out), (?P<secs>[\d.]+)s\)$")
+TRANSCRIPT_RE = re.compile(
+    r"^\S+ \[(?P<where>[^\]]+)\] \$ (?P<cmd>.+?)  \((?:exit -?\d+|timed out), (?P<secs>[\d.]+)s\)$"
+)
 
 
 def log(text: str) -> None:
@@ -87,8 +89,9 @@ def run_child(argv: list[str], name: str) -> tuple[int, float, str]:
     logs.mkdir(parents=True, exist_ok=True)
     started = time.monotonic()
     with open(logs / f"{name}.out", "wb") as out, open(logs / f"{name}.err", "wb") as err:
-        process = subprocess.Popen(argv, cwd=ROOT, stdin=subprocess.DEVNULL, stdout=out, stderr=err,
-                                   start_new_session=True)
+        process = subprocess.Popen(
+            argv, cwd=ROOT, stdin=subprocess.DEVNULL, stdout=out, stderr=err, start_new_session=True
+        )
         try:
             process.wait(timeout=CHILD_TIMEOUT_S)
         except BaseException:
@@ -124,9 +127,24 @@ def variant_breakdown(variant: dict, outcomes: list[dict]) -> dict:
     """One variant's phases: build phases from phases_s, formation and client steps from the outcomes."""
     phases = variant["phases_s"]
     mine = [o for o in outcomes if o["variant"] == variant["name"]]
-    result = {key: phases.get(key) for key in ("network", "captures", "dockerd", "image", "docker_networks",
-                                               "containers", "build", "save_state", "teardown", "teardown_docker",
-                                               "teardown_captures", "teardown_network", "total")}
+    result = {
+        key: phases.get(key)
+        for key in (
+            "network",
+            "captures",
+            "dockerd",
+            "image",
+            "docker_networks",
+            "containers",
+            "build",
+            "save_state",
+            "teardown",
+            "teardown_docker",
+            "teardown_captures",
+            "teardown_network",
+            "total",
+        )
+    }
     result["formation"] = round(sum(o["duration_s"] for o in mine if o["step"] in FORMATION_STEPS), 3)
     for o in mine:
         if o["step"] not in FORMATION_STEPS:
@@ -138,17 +156,23 @@ def variant_breakdown(variant: dict, outcomes: list[dict]) -> dict:
 def lab_incident(scenario: Path, mode: str, index: int) -> dict:
     """One `python -m lab run` of the incident; its wall time and per-variant phases."""
     name = f"incident-{mode}-{index}"
-    code, wall, stdout = run_child([sys.executable, "-m", "lab", "run", str(scenario), "--results",
-                                    str(OUT / f"incident-{mode}")], name)
+    code, wall, stdout = run_child(
+        [sys.executable, "-m", "lab", "run", str(scenario), "--results", str(OUT / f"incident-{mode}")], name
+    )
     last = stdout.strip().splitlines()[-1:] or [""]
     run_dir = Path(last[0].removeprefix("results: ")) if last[0].startswith("results: ") else None
     if code != 0 or run_dir is None:
         return {"ok": False, "exit": code, "wall_s": round(wall, 3), "log": str(OUT / "logs" / name)}
     data = json.loads((run_dir / "results.json").read_text())
     variants = {v["name"]: variant_breakdown(v, data["outcomes"]) for v in data["variants"]}
-    return {"ok": True, "wall_s": round(wall, 3), "run_dir": str(run_dir), "variants": variants,
-            "outside_variants_s": round(wall - sum(v["total"] for v in variants.values()), 3),
-            "docker": data["versions"].get("docker")}
+    return {
+        "ok": True,
+        "wall_s": round(wall, 3),
+        "run_dir": str(run_dir),
+        "variants": variants,
+        "outside_variants_s": round(wall - sum(v["total"] for v in variants.values()), 3),
+        "docker": data["versions"].get("docker"),
+    }
 
 
 def baseline(mode: str, index: int) -> dict:
@@ -176,40 +200,96 @@ def scaling_scenario(n: int, mode: str) -> dict:
         port = server_port(i)
         ports = f"{port}-{port + 12}:{port}-{port + 12}"
         containers[name] = {
-            "hostname": name, "network": "taosnet", "ip": ip[name], "publish": [ports, f"{ports}/udp"],
+            "hostname": name,
+            "network": "taosnet",
+            "ip": ip[name],
+            "publish": [ports, f"{ports}/udp"],
             "command": ["taosd", "-c", "/etc/taos"],
-            "files": {"/etc/taos/taos.cfg": f"firstEp taosnode1:6030\nsecondEp {second}\nfqdn {name}\nserverPort {port}\n"}}
+            "files": {
+                "/etc/taos/taos.cfg": f"firstEp taosnode1:6030\nsecondEp {second}\nfqdn {name}\nserverPort {port}\n"
+            },
+        }
     client_cfg = {"/etc/taos/taos.cfg": f"firstEp taosnode1:6030\nsecondEp {second}\n"}
-    rows = {"output_contains": f"Query OK, {n} row(s) in set", "output_count": {" ready ": n}, "output_lacks": "DB error"}
-    steps = [{"name": "mnode-up", "on": "taosnode1", "run": ["taos", "-s", "show dnodes"], "until": {"text": "Query OK"},
-              "success": {"output_contains": "Query OK"}, "timeout": 60}]
+    rows = {
+        "output_contains": f"Query OK, {n} row(s) in set",
+        "output_count": {" ready ": n},
+        "output_lacks": "DB error",
+    }
+    steps = [
+        {
+            "name": "mnode-up",
+            "on": "taosnode1",
+            "run": ["taos", "-s", "show dnodes"],
+            "until": {"text": "Query OK"},
+            "success": {"output_contains": "Query OK"},
+            "timeout": 60,
+        }
+    ]
     if n > 1:
         sql = "; ".join(f'create dnode "{name}:{server_port(i)}"' for i, name in enumerate(names, 1) if i > 1)
-        steps.append({"name": "create-dnodes", "on": "taosnode1", "run": ["taos", "-s", sql], "timeout": 120,
-                      "success": {"output_count": {"Query OK": n - 1}, "output_lacks": "DB error"}})
+        steps.append(
+            {
+                "name": "create-dnodes",
+                "on": "taosnode1",
+                "run": ["taos", "-s", sql],
+                "timeout": 120,
+                "success": {"output_count": {"Query OK": n - 1}, "output_lacks": "DB error"},
+            }
+        )
     steps += [
-        {"name": "cluster-ready", "on": "taosnode1", "run": ["taos", "-s", "show dnodes"],
-         "until": {"text": " ready ", "times": n}, "success": {"output_contains": f"Query OK, {n} row(s) in set"},
-         "timeout": 300},
-        {"name": "show-dnodes", "on": "win-client", "run": ["taos", "-c", "/etc/taos", "-s", "show dnodes"],
-         "success": rows, "timeout": 60},
-        {"name": "show-dnodes", "on": "remote-client", "run": ["taos", "-h", "10.0.31.2", "-P", "6030", "-s", "show dnodes"],
-         "success": rows, "timeout": 60}]
+        {
+            "name": "cluster-ready",
+            "on": "taosnode1",
+            "run": ["taos", "-s", "show dnodes"],
+            "until": {"text": " ready ", "times": n},
+            "success": {"output_contains": f"Query OK, {n} row(s) in set"},
+            "timeout": 300,
+        },
+        {
+            "name": "show-dnodes",
+            "on": "win-client",
+            "run": ["taos", "-c", "/etc/taos", "-s", "show dnodes"],
+            "success": rows,
+            "timeout": 60,
+        },
+        {
+            "name": "show-dnodes",
+            "on": "remote-client",
+            "run": ["taos", "-h", "10.0.31.2", "-P", "6030", "-s", "show dnodes"],
+            "success": rows,
+            "timeout": 60,
+        },
+    ]
     return {
         "name": f"bench-scale-{n}-proxy-{mode}",
         "description": f"{n} emulated TDengine dnodes behind published ports (generated by bench/run.py)",
         "software": {"tdengine": "emulated"},
         "subnets": {"lan": "10.0.31.0/24", "remote": "10.0.2.0/24"},
         "routers": {"router": {"interfaces": {"lan": "10.0.31.1", "remote": "10.0.2.1"}}},
-        "docker_hosts": {"server": {
-            "userland_proxy": mode == "on", "interfaces": {"lan": "10.0.31.2"}, "gateway": "10.0.31.1",
-            "networks": {"taosnet": {"subnet": "172.19.0.0/16", "gateway": "172.19.0.1", "bridge": "br-taosnet"}},
-            "containers": containers}},
+        "docker_hosts": {
+            "server": {
+                "userland_proxy": mode == "on",
+                "interfaces": {"lan": "10.0.31.2"},
+                "gateway": "10.0.31.1",
+                "networks": {"taosnet": {"subnet": "172.19.0.0/16", "gateway": "172.19.0.1", "bridge": "br-taosnet"}},
+                "containers": containers,
+            }
+        },
         "hosts": {
-            "win-client": {"os": "windows", "interfaces": {"lan": "10.0.31.5"}, "gateway": "10.0.31.1",
-                           "routes": ["route add 172.19.0.0 mask 255.255.0.0 10.0.31.2"], "hosts": ip, "files": client_cfg},
-            "remote-client": {"interfaces": {"remote": "10.0.2.61"}, "gateway": "10.0.2.1",
-                              "hosts": {name: "10.0.31.2" for name in names}}},
+            "win-client": {
+                "os": "windows",
+                "interfaces": {"lan": "10.0.31.5"},
+                "gateway": "10.0.31.1",
+                "routes": ["route add 172.19.0.0 mask 255.255.0.0 10.0.31.2"],
+                "hosts": ip,
+                "files": client_cfg,
+            },
+            "remote-client": {
+                "interfaces": {"remote": "10.0.2.61"},
+                "gateway": "10.0.2.1",
+                "hosts": {name: "10.0.31.2" for name in names},
+            },
+        },
         "steps": steps,
     }
 
@@ -281,44 +361,83 @@ def measure_lab() -> dict:
     dockerds = [r["pid"] for r in records if r["kind"] == "process" and r["what"].startswith("dockerd of ")]
     containerds = [r["pid"] for r in records if r["kind"] == "process" and r["what"].startswith("containerd of ")]
     parents = proc_table()
-    kinds: dict[str, list[int]] = {"mininet shells": shells, "dockerd": dockerds, "containerd": containerds,
-                                   "docker-proxy": [], "containerd shims": [], "dnodes": []}
+    kinds: dict[str, list[int]] = {
+        "mininet shells": shells,
+        "dockerd": dockerds,
+        "containerd": containerds,
+        "docker-proxy": [],
+        "containerd shims": [],
+        "dnodes": [],
+    }
     dnodes, rules = [], 0
     for dockerd in dockerds:
-        kinds["docker-proxy"] += [pid for pid in descendants(dockerd, parents)
-                                  if pid not in containerds and parents.get(pid) == dockerd]
+        kinds["docker-proxy"] += [
+            pid for pid in descendants(dockerd, parents) if pid not in containerds and parents.get(pid) == dockerd
+        ]
         argv = Path(f"/proc/{dockerd}/cmdline").read_bytes().split(b"\0")
         env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "DOCKER_HOST": argv[argv.index(b"--host") + 1].decode()}
-        ids = subprocess.run(["docker", "ps", "--quiet"], env=env, capture_output=True, text=True,
-                             timeout=60, check=True).stdout.split()
+        ids = subprocess.run(
+            ["docker", "ps", "--quiet"], env=env, capture_output=True, text=True, timeout=60, check=True
+        ).stdout.split()
         if not ids:
             continue
-        inspected = subprocess.run(["docker", "inspect", "--format", "{{.Name}} {{.State.Pid}}", *ids], env=env,
-                                   capture_output=True, text=True, timeout=60, check=True).stdout.split("\n")
+        inspected = subprocess.run(
+            ["docker", "inspect", "--format", "{{.Name}} {{.State.Pid}}", *ids],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=True,
+        ).stdout.split("\n")
         for line in filter(None, inspected):
             name, pid = line.strip("/").split()
             tree = [int(pid), *descendants(int(pid), parents)]
             kinds["containerd shims"].append(parents[int(pid)])
             kinds["dnodes"] += tree
             command = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
-            dnodes.append({"container": name, "pid": int(pid), "command": command.strip(),
-                           "rss_kb": sum(memory_kb(p)[0] for p in tree)})
-        saved = subprocess.run(["nsenter", f"--net=/proc/{dockerd}/ns/net", "iptables-save"], capture_output=True,
-                               text=True, timeout=60, check=True).stdout
+            dnodes.append(
+                {
+                    "container": name,
+                    "pid": int(pid),
+                    "command": command.strip(),
+                    "rss_kb": sum(memory_kb(p)[0] for p in tree),
+                }
+            )
+        saved = subprocess.run(
+            ["nsenter", f"--net=/proc/{dockerd}/ns/net", "iptables-save"],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=True,
+        ).stdout
         rules += sum(line.startswith("-A ") for line in saved.splitlines())
     by_kind = {}
     for kind, pids in kinds.items():
         sizes = [memory_kb(pid) for pid in pids]
-        by_kind[kind] = {"processes": len(pids), "rss_mb": round(sum(r for r, _ in sizes) / 1024, 1),
-                         "pss_mb": round(sum(p for _, p in sizes) / 1024, 1)}
-    cpu = {f"{kind} {part}": round(sum(cpu_s(pid)[i] for pid in pids), 2)
-           for kind, pids in (("dockerd", dockerds), ("containerd", containerds), ("containerd shims", kinds["containerd shims"]))
-           for i, part in enumerate(("own", "reaped children"))}
-    return {"dnodes": dnodes, "by_kind": by_kind, "iptables_rules": rules, "cpu_s": cpu,
-            "lab_rss_mb": round(sum(k["rss_mb"] for k in by_kind.values()), 1),
-            "lab_pss_mb": round(sum(k["pss_mb"] for k in by_kind.values()), 1),
-            "processes": sum(k["processes"] for k in by_kind.values()),
-            "controller_rss_mb": round(memory_kb(os.getpid())[0] / 1024, 1)}
+        by_kind[kind] = {
+            "processes": len(pids),
+            "rss_mb": round(sum(r for r, _ in sizes) / 1024, 1),
+            "pss_mb": round(sum(p for _, p in sizes) / 1024, 1),
+        }
+    cpu = {
+        f"{kind} {part}": round(sum(cpu_s(pid)[i] for pid in pids), 2)
+        for kind, pids in (
+            ("dockerd", dockerds),
+            ("containerd", containerds),
+            ("containerd shims", kinds["containerd shims"]),
+        )
+        for i, part in enumerate(("own", "reaped children"))
+    }
+    return {
+        "dnodes": dnodes,
+        "by_kind": by_kind,
+        "iptables_rules": rules,
+        "cpu_s": cpu,
+        "lab_rss_mb": round(sum(k["rss_mb"] for k in by_kind.values()), 1),
+        "lab_pss_mb": round(sum(k["pss_mb"] for k in by_kind.values()), 1),
+        "processes": sum(k["processes"] for k in by_kind.values()),
+        "controller_rss_mb": round(memory_kb(os.getpid())[0] / 1024, 1),
+    }
 
 
 def scale_run(n: int, mode: str, directory: Path) -> dict:
@@ -350,10 +469,15 @@ def scale_run(n: int, mode: str, directory: Path) -> dict:
     ready = outcomes.get(("taosnode1", "cluster-ready"))
     rss = [d["rss_kb"] / 1024 for d in sample.get("dnodes", [])]
     return {
-        "n": n, "mode": mode, "ok": variant["built"] and all(o.ok for o in record.outcomes), "wall_s": round(wall, 3),
-        "error": variant["error"], "run_dir": str(record.directory),
+        "n": n,
+        "mode": mode,
+        "ok": variant["built"] and all(o.ok for o in record.outcomes),
+        "wall_s": round(wall, 3),
+        "error": variant["error"],
+        "run_dir": str(record.directory),
         "ready_s": round(ready.started_at + ready.duration_s - started, 3) if ready and ready.ok else None,
-        "containers_s": variant["phases_s"].get("containers"), "build_s": variant["phases_s"].get("build"),
+        "containers_s": variant["phases_s"].get("containers"),
+        "build_s": variant["phases_s"].get("build"),
         "formation_s": round(sum(o.duration_s for o in record.outcomes if o.step in FORMATION_STEPS), 3),
         "show_dnodes_s": {node: o.duration_s for (node, step), o in outcomes.items() if step == "show-dnodes"},
         "teardown_s": variant["phases_s"].get("teardown"),
@@ -386,13 +510,34 @@ def profile_incident() -> dict:
     if importlib.util.find_spec("pyinstrument") is None:
         return {"skipped": "pyinstrument is not installed: .venv/bin/pip install pyinstrument"}
     output = OUT / "profile-incident.txt"
-    code, wall, _ = run_child([sys.executable, "-m", "pyinstrument", "--renderer", "text", "--outfile", str(output),
-                               "-m", "lab", "run", str(INCIDENT), "--results", str(OUT / "profile")], "profile")
+    code, wall, _ = run_child(
+        [
+            sys.executable,
+            "-m",
+            "pyinstrument",
+            "--renderer",
+            "text",
+            "--outfile",
+            str(output),
+            "-m",
+            "lab",
+            "run",
+            str(INCIDENT),
+            "--results",
+            str(OUT / "profile"),
+        ],
+        "profile",
+    )
     text = output.read_text(errors="replace") if output.exists() else ""
     header = re.search(r"Duration:\s+([\d.]+)\s+CPU time:\s+([\d.]+)", text)
-    return {"exit": code, "wall_s": round(wall, 3), "file": str(output.relative_to(ROOT)), "text": text,
-            "profiled_wall_s": float(header.group(1)) if header else None,
-            "lab_cpu_s": float(header.group(2)) if header else None}
+    return {
+        "exit": code,
+        "wall_s": round(wall, 3),
+        "file": str(output.relative_to(ROOT)),
+        "text": text,
+        "profiled_wall_s": float(header.group(1)) if header else None,
+        "lab_cpu_s": float(header.group(2)) if header else None,
+    }
 
 
 # -- the machine ---------------------------------------------------------------------------
@@ -407,11 +552,17 @@ def machine() -> dict:
     cpuinfo = Path("/proc/cpuinfo").read_text()
     model = re.search(r"^model name\s*:\s*(.+)$", cpuinfo, re.M)
     memory = re.search(r"^MemTotal:\s+(\d+)", Path("/proc/meminfo").read_text(), re.M)
-    return {"cpu": model.group(1) if model else platform.processor(), "cores": os.cpu_count(),
-            "memory_gib": round(int(memory.group(1)) / 1024 / 1024, 1), "kernel": platform.release(),
-            "dockerd": first_line(["dockerd", "--version"]), "docker_cli": first_line(["docker", "--version"]),
-            "iptables": first_line(["iptables", "--version"]), "python": platform.python_version(),
-            "load_average_start": os.getloadavg()}
+    return {
+        "cpu": model.group(1) if model else platform.processor(),
+        "cores": os.cpu_count(),
+        "memory_gib": round(int(memory.group(1)) / 1024 / 1024, 1),
+        "kernel": platform.release(),
+        "dockerd": first_line(["dockerd", "--version"]),
+        "docker_cli": first_line(["docker", "--version"]),
+        "iptables": first_line(["iptables", "--version"]),
+        "python": platform.python_version(),
+        "load_average_start": os.getloadavg(),
+    }
 
 
 # -- report ----------------------------------------------------------------------------------
@@ -421,8 +572,10 @@ def summarize(runs: list[dict], variants: tuple[str, ...]) -> dict:
     result = {"runs": len(runs), "failed": len(runs) - len(good), "wall_s": spread([r["wall_s"] for r in good])}
     for variant in variants:
         keys = {key for r in good for key in r["variants"].get(variant, {})}
-        result[variant] = {key: spread([r["variants"][variant].get(key) for r in good if variant in r["variants"]])
-                           for key in sorted(keys)}
+        result[variant] = {
+            key: spread([r["variants"][variant].get(key) for r in good if variant in r["variants"]])
+            for key in sorted(keys)
+        }
     if good and "outside_variants_s" in good[0]:
         result["outside_variants_s"] = spread([r["outside_variants_s"] for r in good])
     return result
@@ -433,21 +586,43 @@ def targets(results: dict) -> list[dict]:
     rows = []
     for mode in MODES:
         wall = results["incident"][mode]["summary"]["wall_s"]
-        rows.append({"target": f"incident replay under {TARGET_INCIDENT_S:g} s (userland proxy {mode})",
-                     "measured": fmt(wall), "pass": wall.get("median", 1e9) < TARGET_INCIDENT_S})
+        rows.append(
+            {
+                "target": f"incident replay under {TARGET_INCIDENT_S:g} s (userland proxy {mode})",
+                "measured": fmt(wall),
+                "pass": wall.get("median", 1e9) < TARGET_INCIDENT_S,
+            }
+        )
         ratio = results["overhead"][mode]["ratio"]
-        rows.append({"target": f"lab at most {TARGET_RATIO}x the baseline (userland proxy {mode})",
-                     "measured": f"{ratio:.2f}x" if ratio else "–", "pass": bool(ratio) and ratio <= TARGET_RATIO})
+        rows.append(
+            {
+                "target": f"lab at most {TARGET_RATIO}x the baseline (userland proxy {mode})",
+                "measured": f"{ratio:.2f}x" if ratio else "–",
+                "pass": bool(ratio) and ratio <= TARGET_RATIO,
+            }
+        )
     for mode in MODES:
         ready = results["scaling"].get(f"32-{mode}", {}).get("ready_s")
-        rows.append({"target": f"32-dnode cluster ready under {TARGET_READY_32_S:g} s (userland proxy {mode})",
-                     "measured": fmt(ready) if ready else "not measured",
-                     "pass": None if not ready else ready.get("median", 1e9) < TARGET_READY_32_S})
-    per_dnode = [run["dnode_rss_mb"]["max"] for entry in results["scaling"].values() for run in entry["runs"]
-                 if run.get("dnode_rss_mb")]
-    rows.append({"target": f"an emulated dnode under {TARGET_DNODE_MB:g} MB RSS (largest of all dnodes measured)",
-                 "measured": f"{max(per_dnode):.1f} MB" if per_dnode else "not measured",
-                 "pass": None if not per_dnode else max(per_dnode) < TARGET_DNODE_MB})
+        rows.append(
+            {
+                "target": f"32-dnode cluster ready under {TARGET_READY_32_S:g} s (userland proxy {mode})",
+                "measured": fmt(ready) if ready else "not measured",
+                "pass": None if not ready else ready.get("median", 1e9) < TARGET_READY_32_S,
+            }
+        )
+    per_dnode = [
+        run["dnode_rss_mb"]["max"]
+        for entry in results["scaling"].values()
+        for run in entry["runs"]
+        if run.get("dnode_rss_mb")
+    ]
+    rows.append(
+        {
+            "target": f"an emulated dnode under {TARGET_DNODE_MB:g} MB RSS (largest of all dnodes measured)",
+            "measured": f"{max(per_dnode):.1f} MB" if per_dnode else "not measured",
+            "pass": None if not per_dnode else max(per_dnode) < TARGET_DNODE_MB,
+        }
+    )
     return rows
 
 
@@ -457,91 +632,178 @@ def verdict(value) -> str:
 
 def markdown(results: dict) -> str:
     m = results["machine"]
-    lines = ["# Lab benchmark (issue 8)", "",
-             f"`{results['command']}` — {results['finished_at']}, {results['duration_min']:.1f} min. "
-             "Regenerate with the same command; raw numbers in `bench/results.json`, lab result folders "
-             "and logs of the last invocation in `bench/out/` (not committed). Times: median (min–max) of "
-             f"{results['repeat']} run(s).", "",
-             "## Machine", "", "| | |", "|---|---|",
-             f"| CPU | {m['cpu']} |", f"| cores | {m['cores']} |", f"| memory | {m['memory_gib']} GiB |",
-             f"| kernel | {m['kernel']} |", f"| Docker | {m['dockerd']}; CLI: {m['docker_cli']} |",
-             f"| iptables | {m['iptables']} |", f"| Python | {m['python']} |",
-             f"| load average (1, 5, 15 min) | start {', '.join(f'{x:.2f}' for x in m['load_average_start'])}; "
-             f"end {', '.join(f'{x:.2f}' for x in m['load_average_end'])} |", "",
-             "## Targets", "", "| target | measured | result |", "|---|---|---|"]
+    lines = [
+        "# Lab benchmark (issue 8)",
+        "",
+        f"`{results['command']}` — {results['finished_at']}, {results['duration_min']:.1f} min. "
+        "Regenerate with the same command; raw numbers in `bench/results.json`, lab result folders "
+        "and logs of the last invocation in `bench/out/` (not committed). Times: median (min–max) of "
+        f"{results['repeat']} run(s).",
+        "",
+        "## Machine",
+        "",
+        "| | |",
+        "|---|---|",
+        f"| CPU | {m['cpu']} |",
+        f"| cores | {m['cores']} |",
+        f"| memory | {m['memory_gib']} GiB |",
+        f"| kernel | {m['kernel']} |",
+        f"| Docker | {m['dockerd']}; CLI: {m['docker_cli']} |",
+        f"| iptables | {m['iptables']} |",
+        f"| Python | {m['python']} |",
+        f"| load average (1, 5, 15 min) | start {', '.join(f'{x:.2f}' for x in m['load_average_start'])}; "
+        f"end {', '.join(f'{x:.2f}' for x in m['load_average_end'])} |",
+        "",
+        "## Targets",
+        "",
+        "| target | measured | result |",
+        "|---|---|---|",
+    ]
     lines += [f"| {row['target']} | {row['measured']} | **{verdict(row['pass'])}** |" for row in results["targets"]]
 
-    lines += ["", "## Incident replay, end to end", "",
-              "`python -m lab run scenarios/tdengine-docker-cross-subnet.yaml` (both variants, both clients, "
-              "captures, teardown, report). Phases from each run's `results.json` (`phases_s`, step durations).", "",
-              "| phase | " + " | ".join(f"{v} (proxy {mode})" for mode in MODES for v in ("original", "fixed")) + " |",
-              "|---|" + "---|" * 4]
-    phases = ("network", "captures", "dockerd", "image", "docker_networks", "containers", "formation",
-              "win-client connect", "remote-client connect", "win-client show-dnodes", "remote-client show-dnodes",
-              "save_state", "teardown_docker", "teardown_captures", "teardown_network", "teardown", "total")
+    lines += [
+        "",
+        "## Incident replay, end to end",
+        "",
+        "`python -m lab run scenarios/tdengine-docker-cross-subnet.yaml` (both variants, both clients, "
+        "captures, teardown, report). Phases from each run's `results.json` (`phases_s`, step durations).",
+        "",
+        "| phase | " + " | ".join(f"{v} (proxy {mode})" for mode in MODES for v in ("original", "fixed")) + " |",
+        "|---|" + "---|" * 4,
+    ]
+    phases = (
+        "network",
+        "captures",
+        "dockerd",
+        "image",
+        "docker_networks",
+        "containers",
+        "formation",
+        "win-client connect",
+        "remote-client connect",
+        "win-client show-dnodes",
+        "remote-client show-dnodes",
+        "save_state",
+        "teardown_docker",
+        "teardown_captures",
+        "teardown_network",
+        "teardown",
+        "total",
+    )
     for phase in phases:
-        cells = [fmt(results["incident"][mode]["summary"].get(v, {}).get(phase, {})) for mode in MODES
-                 for v in ("original", "fixed")]
+        cells = [
+            fmt(results["incident"][mode]["summary"].get(v, {}).get(phase, {}))
+            for mode in MODES
+            for v in ("original", "fixed")
+        ]
         lines.append(f"| {phase} | " + " | ".join(cells) + " |")
     for mode in MODES:
         s = results["incident"][mode]["summary"]
-        lines.append(f"\nUserland proxy {mode}: **{fmt(s['wall_s'])}** wall per replay; outside the variants "
-                     f"(start-up, report): {fmt(s.get('outside_variants_s', {}))}; failed runs: {s['failed']}.")
+        lines.append(
+            f"\nUserland proxy {mode}: **{fmt(s['wall_s'])}** wall per replay; outside the variants "
+            f"(start-up, report): {fmt(s.get('outside_variants_s', {}))}; failed runs: {s['failed']}."
+        )
 
-    lines += ["", "## Lab against the plain baseline", "",
-              "`bench/baseline.py` builds the same deployment with `ip netns`/`ip link`/`sysctl`, `dockerd` "
-              "(`nsenter --net`) and `docker run` (containers started concurrently, the same teardown "
-              "shortcut), forms the cluster and runs both clients' `taos` commands, then tears down; no captures, "
-              "no state records, no report. Runs interleaved with the lab's.", "",
-              "| userland proxy | lab | baseline | ratio |", "|---|---|---|---|"]
+    lines += [
+        "",
+        "## Lab against the plain baseline",
+        "",
+        "`bench/baseline.py` builds the same deployment with `ip netns`/`ip link`/`sysctl`, `dockerd` "
+        "(`nsenter --net`) and `docker run` (containers started concurrently, the same teardown "
+        "shortcut), forms the cluster and runs both clients' `taos` commands, then tears down; no captures, "
+        "no state records, no report. Runs interleaved with the lab's.",
+        "",
+        "| userland proxy | lab | baseline | ratio |",
+        "|---|---|---|---|",
+    ]
     for mode in MODES:
         o = results["overhead"][mode]
-        lines.append(f"| {mode} | {fmt(o['lab'])} | {fmt(o['baseline'])} | {o['ratio']:.2f}x |" if o["ratio"]
-                     else f"| {mode} | {fmt(o['lab'])} | {fmt(o['baseline'])} | – |")
+        lines.append(
+            f"| {mode} | {fmt(o['lab'])} | {fmt(o['baseline'])} | {o['ratio']:.2f}x |"
+            if o["ratio"]
+            else f"| {mode} | {fmt(o['lab'])} | {fmt(o['baseline'])} | – |"
+        )
     lines += ["", "| phase (original, proxy on) | lab | baseline |", "|---|---|---|"]
-    lab_o, base_o = results["incident"]["on"]["summary"].get("original", {}), results["baseline"]["on"]["summary"].get("original", {})
-    for phase, lab_key, base_key in (("network", "network", "network"), ("dockerd", "dockerd", "dockerd"),
-                                     ("image (+ network create)", "image", "image"), ("containers", "containers", "containers"),
-                                     ("formation", "formation", "formation"), ("clients", "clients", "clients"),
-                                     ("teardown", "teardown", "teardown"), ("variant total", "total", "total")):
+    lab_o, base_o = (
+        results["incident"]["on"]["summary"].get("original", {}),
+        results["baseline"]["on"]["summary"].get("original", {}),
+    )
+    for phase, lab_key, base_key in (
+        ("network", "network", "network"),
+        ("dockerd", "dockerd", "dockerd"),
+        ("image (+ network create)", "image", "image"),
+        ("containers", "containers", "containers"),
+        ("formation", "formation", "formation"),
+        ("clients", "clients", "clients"),
+        ("teardown", "teardown", "teardown"),
+        ("variant total", "total", "total"),
+    ):
         lines.append(f"| {phase} | {fmt(lab_o.get(lab_key, {}))} | {fmt(base_o.get(base_key, {}))} |")
 
-    lines += ["", "## Scaling", "",
-              "Generated scenarios (one Docker host, N dnodes, each publishing 13 tcp + 13 udp ports on its own host "
-              "ports; `create dnode` for all in one `taos -s`). *ready*: from the run's start to `show dnodes` "
-              "listing N ready dnodes. Memory sampled after the last client step: RSS of each dnode's processes "
-              "(container pid from `docker inspect`), and of the whole lab (mininet shells, dockerd, containerd, "
-              "docker-proxies, shims, dnodes; PSS counts shared pages once).", "",
-              "| N | proxy | ready | containers | formation | show dnodes win / remote | RSS per dnode (median, max) "
-              "| lab RSS / PSS | processes | iptables rules | teardown | failed |",
-              "|---|---|---|---|---|---|---|---|---|---|---|---|"]
-    for key, entry in results["scaling"].items():
-        s = entry
-        lines.append(f"| {s['n']} | {s['mode']} | {fmt(s['ready_s'])} | {fmt(s['containers_s'])} | {fmt(s['formation_s'])} "
-                     f"| {fmt(s['show_win_s'])} / {fmt(s['show_remote_s'])} | {fmt(s['dnode_rss_median_mb'], ' MB', 1)}, "
-                     f"{fmt(s['dnode_rss_max_mb'], ' MB', 1)} | {fmt(s['lab_rss_mb'], ' MB', 0)} / {fmt(s['lab_pss_mb'], ' MB', 0)} "
-                     f"| {fmt(s['processes'], '', 0)} | {fmt(s['iptables_rules'], '', 0)} | {fmt(s['teardown_s'])} | {s['failed']} |")
+    lines += [
+        "",
+        "## Scaling",
+        "",
+        "Generated scenarios (one Docker host, N dnodes, each publishing 13 tcp + 13 udp ports on its own host "
+        "ports; `create dnode` for all in one `taos -s`). *ready*: from the run's start to `show dnodes` "
+        "listing N ready dnodes. Memory sampled after the last client step: RSS of each dnode's processes "
+        "(container pid from `docker inspect`), and of the whole lab (mininet shells, dockerd, containerd, "
+        "docker-proxies, shims, dnodes; PSS counts shared pages once).",
+        "",
+        "| N | proxy | ready | containers | formation | show dnodes win / remote | RSS per dnode (median, max) "
+        "| lab RSS / PSS | processes | iptables rules | teardown | failed |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for s in results["scaling"].values():
+        lines.append(
+            f"| {s['n']} | {s['mode']} | {fmt(s['ready_s'])} | {fmt(s['containers_s'])} | {fmt(s['formation_s'])} "
+            f"| {fmt(s['show_win_s'])} / {fmt(s['show_remote_s'])} | {fmt(s['dnode_rss_median_mb'], ' MB', 1)}, "
+            f"{fmt(s['dnode_rss_max_mb'], ' MB', 1)} | {fmt(s['lab_rss_mb'], ' MB', 0)} / {fmt(s['lab_pss_mb'], ' MB', 0)} "
+            f"| {fmt(s['processes'], '', 0)} | {fmt(s['iptables_rules'], '', 0)} | {fmt(s['teardown_s'])} | {s['failed']} |"
+        )
     biggest = max(results["scaling"].values(), key=lambda e: (e["n"], e["mode"] == "on"), default=None)
     if biggest and biggest["runs"] and "by_kind" in biggest["runs"][-1]["memory"]:
-        lines += ["", f"Memory by kind at N={biggest['n']}, proxy {biggest['mode']} (last run):", "",
-                  "| kind | processes | RSS | PSS |", "|---|---|---|---|"]
+        lines += [
+            "",
+            f"Memory by kind at N={biggest['n']}, proxy {biggest['mode']} (last run):",
+            "",
+            "| kind | processes | RSS | PSS |",
+            "|---|---|---|---|",
+        ]
         for kind, k in biggest["runs"][-1]["memory"]["by_kind"].items():
             lines.append(f"| {kind} | {k['processes']} | {k['rss_mb']} MB | {k['pss_mb']} MB |")
         cpu = biggest["runs"][-1]["memory"]["cpu_s"]
-        lines += ["", "CPU seconds used up to that moment (reaped children: dockerd's are its iptables commands, "
-                      "the shims' are runc): " + ", ".join(f"{kind} {secs:.1f} s" for kind, secs in cpu.items()) + "."]
+        lines += [
+            "",
+            "CPU seconds used up to that moment (reaped children: dockerd's are its iptables commands, "
+            "the shims' are runc): " + ", ".join(f"{kind} {secs:.1f} s" for kind, secs in cpu.items()) + ".",
+        ]
 
-    lines += ["", "## Where the time goes", "",
-              "Commands of the last incident replay with the userland proxy on, from its transcript (seconds summed "
-              "per kind of command; the container starts run concurrently, so their sum exceeds the wall time):", "",
-              "| command | count | seconds |", "|---|---|---|"]
-    lines += [f"| `{row['command']}` | {row['count']} | {row['seconds']} |" for row in results["transcript_profile"][:14]]
+    lines += [
+        "",
+        "## Where the time goes",
+        "",
+        "Commands of the last incident replay with the userland proxy on, from its transcript (seconds summed "
+        "per kind of command; the container starts run concurrently, so their sum exceeds the wall time):",
+        "",
+        "| command | count | seconds |",
+        "|---|---|---|",
+    ]
+    lines += [
+        f"| `{row['command']}` | {row['count']} | {row['seconds']} |" for row in results["transcript_profile"][:14]
+    ]
     profile = results.get("profile")
     if profile and profile.get("text"):
-        lines += ["", f"pyinstrument profile of one replay (`{profile['file']}`, the lab's main thread): the lab's "
-                      f"own Python used {profile['lab_cpu_s']} s of CPU in {profile['profiled_wall_s']} s; the rest is "
-                      "waiting for dockerd, the docker CLI and the programs in the nodes (`communicate`, `as_completed`):", "",
-                  "```", *profile["text"].strip().splitlines()[:60], "```"]
+        lines += [
+            "",
+            f"pyinstrument profile of one replay (`{profile['file']}`, the lab's main thread): the lab's "
+            f"own Python used {profile['lab_cpu_s']} s of CPU in {profile['profiled_wall_s']} s; the rest is "
+            "waiting for dockerd, the docker CLI and the programs in the nodes (`communicate`, `as_completed`):",
+            "",
+            "```",
+            *profile["text"].strip().splitlines()[:60],
+            "```",
+        ]
     elif profile:
         lines += ["", f"No profile: {profile['skipped']}."]
     lines += ["", FINDINGS.strip(), ""]
@@ -630,8 +892,12 @@ def main(argv: list[str] | None = None) -> int:
     OUT.mkdir(parents=True)
     scenarios = Path(tempfile.mkdtemp(prefix="bench-scenarios-"))
     started = time.monotonic()
-    results: dict = {"command": " ".join([".venv/bin/python", "bench/run.py", *(argv if argv is not None else sys.argv[1:])]),
-                     "repeat": repeat, "sizes": list(sizes), "machine": machine()}
+    results: dict = {
+        "command": " ".join([".venv/bin/python", "bench/run.py", *(argv if argv is not None else sys.argv[1:])]),
+        "repeat": repeat,
+        "sizes": list(sizes),
+        "machine": machine(),
+    }
     try:
         incident = {"on": INCIDENT, "off": incident_copy(scenarios)}
         lab_runs = {mode: [] for mode in MODES}
@@ -643,10 +909,14 @@ def main(argv: list[str] | None = None) -> int:
                 log(f"  lab {lab_runs[mode][-1]['wall_s']:.1f}s; baseline ...")
                 base_runs[mode].append(baseline(mode, index))
                 log(f"  baseline {base_runs[mode][-1]['wall_s']:.1f}s")
-        results["incident"] = {mode: {"runs": lab_runs[mode], "summary": summarize(lab_runs[mode], ("original", "fixed"))}
-                               for mode in MODES}
-        results["baseline"] = {mode: {"runs": base_runs[mode], "summary": summarize(base_runs[mode], ("original", "fixed"))}
-                               for mode in MODES}
+        results["incident"] = {
+            mode: {"runs": lab_runs[mode], "summary": summarize(lab_runs[mode], ("original", "fixed"))}
+            for mode in MODES
+        }
+        results["baseline"] = {
+            mode: {"runs": base_runs[mode], "summary": summarize(base_runs[mode], ("original", "fixed"))}
+            for mode in MODES
+        }
         results["overhead"] = {}
         for mode in MODES:
             lab, base = results["incident"][mode]["summary"]["wall_s"], results["baseline"][mode]["summary"]["wall_s"]
@@ -666,15 +936,23 @@ def main(argv: list[str] | None = None) -> int:
                 good = [r for r in runs if r["ok"]]
                 mem = [r["memory"] for r in good if "by_kind" in r["memory"]]
                 results["scaling"][f"{n}-{mode}"] = {
-                    "n": n, "mode": mode, "runs": runs, "failed": len(runs) - len(good),
-                    "ready_s": spread([r["ready_s"] for r in good]), "containers_s": spread([r["containers_s"] for r in good]),
-                    "formation_s": spread([r["formation_s"] for r in good]), "teardown_s": spread([r["teardown_s"] for r in good]),
+                    "n": n,
+                    "mode": mode,
+                    "runs": runs,
+                    "failed": len(runs) - len(good),
+                    "ready_s": spread([r["ready_s"] for r in good]),
+                    "containers_s": spread([r["containers_s"] for r in good]),
+                    "formation_s": spread([r["formation_s"] for r in good]),
+                    "teardown_s": spread([r["teardown_s"] for r in good]),
                     "show_win_s": spread([r["show_dnodes_s"].get("win-client") for r in good]),
                     "show_remote_s": spread([r["show_dnodes_s"].get("remote-client") for r in good]),
                     "dnode_rss_median_mb": spread([r["dnode_rss_mb"]["median"] for r in good if r["dnode_rss_mb"]]),
                     "dnode_rss_max_mb": spread([r["dnode_rss_mb"]["max"] for r in good if r["dnode_rss_mb"]]),
-                    "lab_rss_mb": spread([m["lab_rss_mb"] for m in mem]), "lab_pss_mb": spread([m["lab_pss_mb"] for m in mem]),
-                    "processes": spread([m["processes"] for m in mem]), "iptables_rules": spread([m["iptables_rules"] for m in mem])}
+                    "lab_rss_mb": spread([m["lab_rss_mb"] for m in mem]),
+                    "lab_pss_mb": spread([m["lab_pss_mb"] for m in mem]),
+                    "processes": spread([m["processes"] for m in mem]),
+                    "iptables_rules": spread([m["iptables_rules"] for m in mem]),
+                }
         if args.profile:
             log("profiling one replay with pyinstrument ...")
             results["profile"] = profile_incident()

@@ -33,27 +33,43 @@ class _Parser(argparse.ArgumentParser):
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = _Parser(prog="lab", description="Rebuild a network incident on this machine and replay it.",
-                     epilog="exit status: 0 all expectations met, 1 some not met, 2 invalid input, "
-                            "3 machine unfit (not root, missing programs), 130 interrupted")
+    parser = _Parser(
+        prog="lab",
+        description="Rebuild a network incident on this machine and replay it.",
+        epilog="exit status: 0 all expectations met, 1 some not met, 2 invalid input, "
+        "3 machine unfit (not root, missing programs), 130 interrupted",
+    )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND", parser_class=_Parser)
-    run = commands.add_parser("run", help="build the scenario's network, replay every variant, record results",
-                              description="Build the scenario's network, replay every variant, record results.")
+    run = commands.add_parser(
+        "run",
+        help="build the scenario's network, replay every variant, record results",
+        description="Build the scenario's network, replay every variant, record results.",
+    )
     run.add_argument("scenario", type=Path, help="scenario YAML file")
-    run.add_argument("--results", type=Path, default=DEFAULT_RESULTS, metavar="DIR",
-                     help="where run folders go (default: results/)")
+    run.add_argument(
+        "--results", type=Path, default=DEFAULT_RESULTS, metavar="DIR", help="where run folders go (default: results/)"
+    )
     run.add_argument("--variant", action="append", metavar="NAME", help="run only this variant (repeatable)")
-    validate = commands.add_parser("validate", help="check scenario files without building anything",
-                                   description="Check scenario files without building anything.")
+    validate = commands.add_parser(
+        "validate",
+        help="check scenario files without building anything",
+        description="Check scenario files without building anything.",
+    )
     validate.add_argument("scenarios", type=Path, nargs="+", metavar="scenario")
-    clean = commands.add_parser("clean", help="remove what crashed or killed runs left behind",
-                                description="Remove what crashed or killed runs left behind (from their journals). "
-                                            "Runs still in progress are left alone.")
+    clean = commands.add_parser(
+        "clean",
+        help="remove what crashed or killed runs left behind",
+        description="Remove what crashed or killed runs left behind (from their journals). "
+        "Runs still in progress are left alone.",
+    )
     clean.add_argument("--run", metavar="ID", help="only this run (the id in its journal's name)")
     for command in (run, validate, clean):  # --on HOST: the same command on another machine (lab/remote)
         add_remote_options(command)
-    explain = commands.add_parser("explain", help="explain from a run's captures and state why each step did what it did",
-                                  description="Explain, from what a run observed, why each step did what it did.")
+    explain = commands.add_parser(
+        "explain",
+        help="explain from a run's captures and state why each step did what it did",
+        description="Explain, from what a run observed, why each step did what it did.",
+    )
     explain.add_argument("run_dir", type=Path, metavar="RUN_DIR", help="a folder printed as 'results: ...' by run")
     return parser
 
@@ -65,8 +81,9 @@ def cmd_clean(args) -> int:
         err.print("cannot clean: removing namespaces, processes and mounts needs root (sudo)")
         return ExitStatus.UNFIT
     if args.run and not any(path.stem == args.run for path in journals()):
-        raise InvalidInput(f"no journal of a run '{args.run}'; runs with journals: "
-                           f"{', '.join(p.stem for p in journals()) or 'none'}")
+        raise InvalidInput(
+            f"no journal of a run '{args.run}'; runs with journals: {', '.join(p.stem for p in journals()) or 'none'}"
+        )
     cleaned = clean(args.run)
     for run_id, done in cleaned:
         out.print(f"run {run_id}: " + ("; ".join(done) if done else "nothing was left"))
@@ -94,8 +111,10 @@ def cmd_validate(args) -> int:
             status = ExitStatus.INVALID
             continue
         steps = sum(len(step.on) for step in scenario.variants[0].steps)
-        out.print(f"{path}: ok — scenario '{scenario.name}', {len(scenario.variants)} variant(s) "
-                  f"({', '.join(v.name for v in scenario.variants)}), {steps} step run(s) per variant")
+        out.print(
+            f"{path}: ok — scenario '{scenario.name}', {len(scenario.variants)} variant(s) "
+            f"({', '.join(v.name for v in scenario.variants)}), {steps} step run(s) per variant"
+        )
     return status
 
 
@@ -158,9 +177,11 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if getattr(args, "on", None):  # on another machine over SSH (lab/remote)
             from .remote.command import main as run_remotely
+
             return run_remotely(args)
-        return int({"run": cmd_run, "validate": cmd_validate, "explain": cmd_explain,
-                    "clean": cmd_clean}[args.command](args))
+        return int(
+            {"run": cmd_run, "validate": cmd_validate, "explain": cmd_explain, "clean": cmd_clean}[args.command](args)
+        )
     except LabError as error:
         return report(error)
 

@@ -13,9 +13,9 @@ import signal
 import subprocess
 import threading
 import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Sequence
 
 from .errors import BuildError
 
@@ -35,15 +35,17 @@ class CommandResult:
     @property
     def output(self) -> str:
         """stdout and stderr together, as a person at a terminal would have seen them."""
-        return self.stdout + (("\n" if self.stdout and not self.stdout.endswith("\n") else "") + self.stderr
-                              if self.stderr else "")
+        return self.stdout + (
+            ("\n" if self.stdout and not self.stdout.endswith("\n") else "") + self.stderr if self.stderr else ""
+        )
 
     def describe(self) -> str:
         """The command and what it printed, for error messages and the transcript."""
         status = "timed out" if self.timed_out else f"exit {self.exit_code}"
         text = self.output.rstrip()
         return f"[{self.where}] $ {shlex.join(self.argv)}  ({status}, {self.duration_s:.2f}s)" + (
-            "\n" + "\n".join("    " + line for line in text.splitlines()) if text else "")
+            "\n" + "\n".join("    " + line for line in text.splitlines()) if text else ""
+        )
 
 
 class Transcript:
@@ -84,25 +86,37 @@ class CommandRunner:
     popen for a node.
     """
 
-    def __init__(self, where: str, transcript: Transcript, env: dict[str, str] | None = None,
-                 spawn: Callable[..., subprocess.Popen] | None = None):
+    def __init__(
+        self,
+        where: str,
+        transcript: Transcript,
+        env: dict[str, str] | None = None,
+        spawn: Callable[..., subprocess.Popen] | None = None,
+    ):
         self.where = where
         self.transcript = transcript
         self.env = env
         self._spawn = spawn or (lambda argv, **kw: subprocess.Popen(argv, start_new_session=True, **kw))
 
-    def start(self, argv: Sequence[str], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-              stdin=subprocess.DEVNULL) -> subprocess.Popen:
+    def start(
+        self, argv: Sequence[str], stdout=subprocess.PIPE, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL
+    ) -> subprocess.Popen:
         """Start a long-running program (its own process group) and return it."""
         self.transcript.write(f"[{self.where}] $ {shlex.join(argv)} &")
         return self._spawn(list(argv), stdin=stdin, stdout=stdout, stderr=stderr, env=self.env)
 
-    def run(self, argv: Sequence[str], timeout: float = 60, check: bool = True,
-            input: bytes | None = None) -> CommandResult:
+    def run(
+        self, argv: Sequence[str], timeout: float = 60, check: bool = True, input: bytes | None = None
+    ) -> CommandResult:
         """Run to completion (killed at `timeout`); raise BuildError on failure when `check`."""
         started = time.monotonic()
-        process = self._spawn(list(argv), stdin=subprocess.PIPE if input is not None else subprocess.DEVNULL,
-                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=self.env)
+        process = self._spawn(
+            list(argv),
+            stdin=subprocess.PIPE if input is not None else subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            env=self.env,
+        )
         timed_out = False
         try:
             out, err = process.communicate(input=input, timeout=timeout)
@@ -114,9 +128,15 @@ class CommandRunner:
             _kill_group(process)
             process.wait()
             raise
-        result = CommandResult(self.where, tuple(argv), None if timed_out else process.returncode,
-                               out.decode(errors="replace"), err.decode(errors="replace"),
-                               time.monotonic() - started, timed_out)
+        result = CommandResult(
+            self.where,
+            tuple(argv),
+            None if timed_out else process.returncode,
+            out.decode(errors="replace"),
+            err.decode(errors="replace"),
+            time.monotonic() - started,
+            timed_out,
+        )
         self.transcript.write(result.describe())
         if check and (timed_out or result.exit_code != 0):
             raise BuildError(f"command failed:\n{result.describe()}")

@@ -6,8 +6,8 @@ import shutil
 import tempfile
 import time
 import uuid
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 from .commands import Transcript
 from .deploy.deployment import Deployment
@@ -23,8 +23,13 @@ def new_run_dir(results_root: Path, scenario: model.Scenario) -> Path:
     return create_unique_dir(results_root, f"{time.strftime('%Y%m%d-%H%M%S')}-{scenario.name}")
 
 
-def run_scenario(scenario: model.Scenario, results_root: Path, progress: Callable[[str], None],
-                 on_outcome: Callable[[Outcome], None], variants: list[str] | None = None) -> RunRecord:
+def run_scenario(
+    scenario: model.Scenario,
+    results_root: Path,
+    progress: Callable[[str], None],
+    on_outcome: Callable[[Outcome], None],
+    variants: list[str] | None = None,
+) -> RunRecord:
     """Run the chosen variants (all by default) and return the finished record."""
     run_id = uuid.uuid4().hex[:8]
     record = RunRecord(scenario, new_run_dir(results_root, scenario), run_id)
@@ -46,8 +51,10 @@ def run_scenario(scenario: model.Scenario, results_root: Path, progress: Callabl
         shutil.rmtree(workdir, ignore_errors=True)
         left = journal.close()
         if left:
-            progress(f"teardown left {len(left)} object(s) behind: {'; '.join(left)}; "
-                     f"`python -m lab clean --run {run_id}` removes them")
+            progress(
+                f"teardown left {len(left)} object(s) behind: {'; '.join(left)}; "
+                f"`python -m lab clean --run {run_id}` removes them"
+            )
     return record
 
 
@@ -74,8 +81,9 @@ def _run_variant(variant, record, transcript, workdir, run_id, journal, progress
     error = None
     deployment = None
     try:
-        deployment = Deployment(variant, workdir, record.variant_dir(variant.name) / "captures", transcript,
-                                run_id, journal, say)
+        deployment = Deployment(
+            variant, workdir, record.variant_dir(variant.name) / "captures", transcript, run_id, journal, say
+        )
         with deployment:
             phases["build"] = round(time.monotonic() - started, 3)
             record.versions.update(deployment.versions)

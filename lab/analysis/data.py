@@ -22,16 +22,54 @@ from .rundir import RunDir
 
 TIME = "datetime64[ns, UTC]"
 # Each frame's columns and their types.
-OUTCOME_COLUMNS = {"run": "str", "scenario": "str", "variant": "str", "node": "str", "step": "str", "ok": "bool",
-                   "expected": "str", "met": "bool", "exit_code": "Int64", "duration_s": "float64", "error": "str",
-                   "started_at": TIME, "attempts": "int64"}
-RUN_COLUMNS = {"run": "str", "scenario": "str", "sha256": "str", "complete": "bool", "started_at": TIME,
-               "ended_at": TIME, "lab_version": "str", "kernel_version": "str", "python_version": "str",
-               "docker_version": "str", "outcomes": "int64", "met": "int64"}
-PACKET_COLUMNS = {"run": "str", "variant": "str", "time": TIME, "node": "str", "interface": "str", "src": "str",
-                  "dst": "str", "protocol": "str", "sport": "Int64", "dport": "Int64", "flags": "str", "ttl": "int64",
-                  "length": "int64", "icmp_type": "Int64", "icmp_code": "Int64", "quoted_dst": "str",
-                  "quoted_dport": "Int64"}
+OUTCOME_COLUMNS = {
+    "run": "str",
+    "scenario": "str",
+    "variant": "str",
+    "node": "str",
+    "step": "str",
+    "ok": "bool",
+    "expected": "str",
+    "met": "bool",
+    "exit_code": "Int64",
+    "duration_s": "float64",
+    "error": "str",
+    "started_at": TIME,
+    "attempts": "int64",
+}
+RUN_COLUMNS = {
+    "run": "str",
+    "scenario": "str",
+    "sha256": "str",
+    "complete": "bool",
+    "started_at": TIME,
+    "ended_at": TIME,
+    "lab_version": "str",
+    "kernel_version": "str",
+    "python_version": "str",
+    "docker_version": "str",
+    "outcomes": "int64",
+    "met": "int64",
+}
+PACKET_COLUMNS = {
+    "run": "str",
+    "variant": "str",
+    "time": TIME,
+    "node": "str",
+    "interface": "str",
+    "src": "str",
+    "dst": "str",
+    "protocol": "str",
+    "sport": "Int64",
+    "dport": "Int64",
+    "flags": "str",
+    "ttl": "int64",
+    "length": "int64",
+    "icmp_type": "Int64",
+    "icmp_code": "Int64",
+    "quoted_dst": "str",
+    "quoted_dport": "Int64",
+}
 
 
 class Run(RunDir):
@@ -87,8 +125,11 @@ def _runs(runs: Run | Iterable[Run]) -> list[Run]:
 def outcomes(runs: Run | Iterable[Run]) -> pd.DataFrame:
     """One row per run x variant x node x step, in the order each run recorded them."""
     fields = list(OUTCOME_COLUMNS)[2:]  # as named in results.json
-    rows = [{"run": run.name, "scenario": run.scenario, **{field: o[field] for field in fields}}
-            for run in _runs(runs) for o in run.outcomes]
+    rows = [
+        {"run": run.name, "scenario": run.scenario, **{field: o[field] for field in fields}}
+        for run in _runs(runs)
+        for o in run.outcomes
+    ]
     return _frame(rows, OUTCOME_COLUMNS)
 
 
@@ -97,18 +138,29 @@ def runs_table(runs: Run | Iterable[Run]) -> pd.DataFrame:
     rows = []
     for run in _runs(runs):
         results, versions = run.results, run.results["versions"]
-        rows.append({"run": run.name, "scenario": run.scenario, "sha256": results["scenario"]["sha256"],
-                     "complete": results["complete"], "started_at": results["started_at"],
-                     "ended_at": results["ended_at"], "lab_version": versions.get("lab"),
-                     "kernel_version": versions.get("kernel"), "python_version": versions.get("python"),
-                     "docker_version": versions.get("docker"), "outcomes": results["summary"]["outcomes"],
-                     "met": results["summary"]["met"]})
+        rows.append(
+            {
+                "run": run.name,
+                "scenario": run.scenario,
+                "sha256": results["scenario"]["sha256"],
+                "complete": results["complete"],
+                "started_at": results["started_at"],
+                "ended_at": results["ended_at"],
+                "lab_version": versions.get("lab"),
+                "kernel_version": versions.get("kernel"),
+                "python_version": versions.get("python"),
+                "docker_version": versions.get("docker"),
+                "outcomes": results["summary"]["outcomes"],
+                "met": results["summary"]["met"],
+            }
+        )
     return _frame(rows, RUN_COLUMNS)
 
 
 def _packet_frame(run: Run, packets: Iterable[tuple[str, Packet]]) -> pd.DataFrame:
-    return _frame([{"run": run.name, "variant": variant, **packet.as_dict()} for variant, packet in packets],
-                  PACKET_COLUMNS)
+    return _frame(
+        [{"run": run.name, "variant": variant, **packet.as_dict()} for variant, packet in packets], PACKET_COLUMNS
+    )
 
 
 def packets(run: Run, variant: str | None = None) -> pd.DataFrame:

@@ -18,8 +18,12 @@ from .rundir import DnatRule, NodeState, RunDir
 
 ENDPOINT_RE = re.compile(r"(?<![\w.-])([A-Za-z0-9][A-Za-z0-9.-]*):(\d{1,5})(?!\d)")
 WINDOW_SLACK_S = 0.001  # packet and step times come from the same clock
-ICMP_UNREACHABLE_CODES = {0: "network unreachable", 1: "host unreachable", 3: "port unreachable",
-                          13: "administratively prohibited"}
+ICMP_UNREACHABLE_CODES = {
+    0: "network unreachable",
+    1: "host unreachable",
+    3: "port unreachable",
+    13: "administratively prohibited",
+}
 
 
 @dataclass
@@ -74,7 +78,9 @@ class Explanation:
             via = f" -> {attempt.nat_rule.to}" if attempt.nat_rule else ""
             chains.append(f"{start}{attempt.protocol} {attempt.target}{via}: {attempt.answer}")
         status = "ok" if self.ok else f"failed ({self.error})"
-        return f"{self.variant} / {self.node} / {self.step}: {status} — " + (" | ".join(chains) or self.note or "no packets captured")
+        return f"{self.variant} / {self.node} / {self.step}: {status} — " + (
+            " | ".join(chains) or self.note or "no packets captured"
+        )
 
     def text(self) -> str:
         """The whole chain, one attempt per paragraph, and why it ends as it does."""
@@ -88,7 +94,9 @@ class Explanation:
         for number, attempt in enumerate(self.attempts, 1):
             unit = "connection attempt(s)" if attempt.protocol == "tcp" else "packet(s)"
             after = f" after {attempt.answer_after_ms:.1f} ms" if attempt.answer_after_ms is not None else ""
-            lines.append(f"  {number}. {attempt.protocol} {attempt.target} ({attempt.sent} {unit}): {attempt.answer}{after}")
+            lines.append(
+                f"  {number}. {attempt.protocol} {attempt.target} ({attempt.sent} {unit}): {attempt.answer}{after}"
+            )
             if attempt.endpoints:
                 sources = attempt.endpoint_sources
                 listed = ", ".join(sources[:2]) + (f" and {len(sources) - 2} more" if len(sources) > 2 else "")
@@ -107,11 +115,15 @@ class Explanation:
             return "the network's part cannot be told without a capture on the client"
         if not self.attempts:
             return "no packet of this step was captured on the client; " + (
-                "it failed before using the network" if not self.ok else "it needed no network")
+                "it failed before using the network" if not self.ok else "it needed no network"
+            )
         failed = [a for a in self.attempts if not a.succeeded]
         if self.ok:
-            return "every address the client needed answered" if not failed else \
-                "the client got what it needed despite " + ", ".join(f"{a.target} ({a.answer})" for a in failed)
+            return (
+                "every address the client needed answered"
+                if not failed
+                else "the client got what it needed despite " + ", ".join(f"{a.target} ({a.answer})" for a in failed)
+            )
         if not failed:
             return f"the network answered every attempt, yet the program reported: {self.error}"
         reasons = []
@@ -137,7 +149,9 @@ def port_ranges(ports: set[tuple[int, str]]) -> str:
             runs[-1][1] = port
         else:
             runs.append([port, port, protocols])
-    return ", ".join(f"{low}-{high}/{protocols}" if low != high else f"{low}/{protocols}" for low, high, protocols in runs)
+    return ", ".join(
+        f"{low}-{high}/{protocols}" if low != high else f"{low}/{protocols}" for low, high, protocols in runs
+    )
 
 
 def _client_addresses(state: NodeState) -> set[str]:
@@ -204,8 +218,11 @@ def _attempts(packets: list[Packet], node: str, own: set[str], start: float, end
         attempt = attempts.get(key)
         if attempt is None:
             continue
-        sent = sent_packets.get(flow) if flow else next(
-            (p for f, p in sent_packets.items() if (f[0], f[2], f[3]) == key), None)
+        sent = (
+            sent_packets.get(flow)
+            if flow
+            else next((p for f, p in sent_packets.items() if (f[0], f[2], f[3]) == key), None)
+        )
         answer = _answer(packet, sent or packet, states)
         if answer not in attempt.answers:
             attempt.answers.append(answer)
@@ -223,18 +240,24 @@ def _nat(attempt: Attempt, states: dict[str, NodeState]) -> None:
             if rules:
                 rule = rules[0]
                 attempt.nat_rule = rule
-                attempt.nat = (f"on {name}: NAT rule '{rule.rule}' forwards it to {rule.to} "
-                               f"(counter: {rule.packets} packet(s) this variant)")
+                attempt.nat = (
+                    f"on {name}: NAT rule '{rule.rule}' forwards it to {rule.to} "
+                    f"(counter: {rule.packets} packet(s) this variant)"
+                )
             elif attempt.protocol in ("tcp", "udp"):
                 published = port_ranges({(r.dport, r.protocol) for r in state.dnat}) or "none"
-                attempt.nat = (f"on {name}: no NAT rule for {attempt.protocol} port {attempt.dport} — nothing is "
-                               f"published at {attempt.dst}:{attempt.dport} (published: {published}), "
-                               f"so {name} itself answered")
+                attempt.nat = (
+                    f"on {name}: no NAT rule for {attempt.protocol} port {attempt.dport} — nothing is "
+                    f"published at {attempt.dst}:{attempt.dport} (published: {published}), "
+                    f"so {name} itself answered"
+                )
             return
         for network in state.docker_networks:
             if IPv4Address(attempt.dst) in network.subnet:
-                attempt.nat = (f"{attempt.dst} is inside {name}'s Docker network {network.name} ({network.subnet}, "
-                               f"bridge {network.bridge}; reached only by routing through {name}, no NAT)")
+                attempt.nat = (
+                    f"{attempt.dst} is inside {name}'s Docker network {network.name} ({network.subnet}, "
+                    f"bridge {network.bridge}; reached only by routing through {name}, no NAT)"
+                )
                 return
 
 
@@ -252,17 +275,21 @@ def _endpoints(attempt: Attempt, client: NodeState, outputs: list[tuple[str, str
             source = f"step {step} on {node}"
             if source not in attempt.endpoint_sources:
                 attempt.endpoint_sources.append(source)
-    attempt.names = [(name, line) for name, line in client.names_for(attempt.dst)
-                     if any(e.startswith(f"{name}:") for e in attempt.endpoints)
-                     or re.search(rf"(?<![\w.-]){re.escape(name)}(?![\w.-])", own_text)]
+    attempt.names = [
+        (name, line)
+        for name, line in client.names_for(attempt.dst)
+        if any(e.startswith(f"{name}:") for e in attempt.endpoints)
+        or re.search(rf"(?<![\w.-]){re.escape(name)}(?![\w.-])", own_text)
+    ]
 
 
 def explain_outcome(run: RunDir, outcome: dict) -> Explanation:
     """The chain of events behind one outcome row of results.json."""
     variant, node = outcome["variant"], outcome["node"]
     states = run.state(variant)
-    explanation = Explanation(variant, node, outcome["step"], outcome["ok"], outcome["met"], outcome["expected"],
-                              outcome["error"], [])
+    explanation = Explanation(
+        variant, node, outcome["step"], outcome["ok"], outcome["met"], outcome["expected"], outcome["error"], []
+    )
     client = states.get(node)
     if client is None:
         explanation.note = f"{node} is a container: the lab captures on nodes only"
@@ -271,12 +298,15 @@ def explain_outcome(run: RunDir, outcome: dict) -> Explanation:
         explanation.note = f"no capture on {node}; add it under 'captures' to see its packets"
         return explanation
     start = outcome["started_at"]
-    attempts = _attempts(run.packets(variant), node, _client_addresses(client), start, start + outcome["duration_s"],
-                         states)
+    attempts = _attempts(
+        run.packets(variant), node, _client_addresses(client), start, start + outcome["duration_s"], states
+    )
     # endpoints are "handed" when a program printed them earlier in this variant (the lab's own probes excepted)
-    earlier = [(o["output"], o["step"], o["node"]) for o in run.outcomes
-               if o["variant"] == variant and o["started_at"] + o["duration_s"] <= start
-               and PROBE_MODULE not in o["argv"]]
+    earlier = [
+        (o["output"], o["step"], o["node"])
+        for o in run.outcomes
+        if o["variant"] == variant and o["started_at"] + o["duration_s"] <= start and PROBE_MODULE not in o["argv"]
+    ]
     own_text = " ".join(outcome["argv"]) + "\n" + outcome["output"]
     for attempt in attempts:
         _nat(attempt, states)

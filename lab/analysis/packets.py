@@ -43,8 +43,9 @@ def _row(packet, node: str, interface: str) -> Packet | None:
     if IP not in packet:
         return None
     ip = packet[IP]
-    common = dict(time=float(packet.time), node=node, interface=interface, src=ip.src, dst=ip.dst,
-                  ttl=ip.ttl, length=ip.len)
+    common = dict(
+        time=float(packet.time), node=node, interface=interface, src=ip.src, dst=ip.dst, ttl=ip.ttl, length=ip.len
+    )
     if TCP in ip:
         return Packet(**common, protocol="tcp", sport=ip[TCP].sport, dport=ip[TCP].dport, flags=str(ip[TCP].flags))
     if UDP in ip and IPerror not in ip:
@@ -59,8 +60,17 @@ def _row(packet, node: str, interface: str) -> Packet | None:
                 quoted_dport = inner[TCPerror].dport
             elif UDPerror in inner:
                 quoted_dport = inner[UDPerror].dport
-        return Packet(**common, protocol="icmp", sport=None, dport=None, flags="", icmp_type=icmp.type,
-                      icmp_code=icmp.code, quoted_dst=quoted_dst, quoted_dport=quoted_dport)
+        return Packet(
+            **common,
+            protocol="icmp",
+            sport=None,
+            dport=None,
+            flags="",
+            icmp_type=icmp.type,
+            icmp_code=icmp.code,
+            quoted_dst=quoted_dst,
+            quoted_dport=quoted_dport,
+        )
     return Packet(**common, protocol=str(ip.proto), sport=None, dport=None, flags="")
 
 

@@ -31,10 +31,15 @@ def configurations_table(scenario: model.Scenario) -> str:
                 cells.append("(absent)")
                 continue
             parts = [f"**published** `{' '.join(container.publish) or '-'}`"]
-            parts += [f"**{f.path}**<br>`" + "`<br>`".join(f.content.strip().splitlines()) + "`" for f in container.files]
+            parts += [
+                f"**{f.path}**<br>`" + "`<br>`".join(f.content.strip().splitlines()) + "`" for f in container.files
+            ]
             cells.append("<br>".join(parts))
-        rows.append(f"| container **{name}** | " + " | ".join(_cell(c) if "<br>" not in c else c.replace("|", "\\|")
-                                                            for c in cells) + " |")
+        rows.append(
+            f"| container **{name}** | "
+            + " | ".join(_cell(c) if "<br>" not in c else c.replace("|", "\\|") for c in cells)
+            + " |"
+        )
     for node in variants[0].deployment.nodes:
         if not kinds.kind(node.kind).client:
             continue
@@ -64,15 +69,20 @@ def outcome_markdown(run: RunDir) -> str:
     return "\n".join(lines) + "\n"
 
 
-def write_report(run: RunDir, scenario: model.Scenario, explanations: list[Explanation], pictures: dict[str, str]) -> Path:
+def write_report(
+    run: RunDir, scenario: model.Scenario, explanations: list[Explanation], pictures: dict[str, str]
+) -> Path:
     """Write report.md into the run folder and return its path."""
     results = run.results
     summary = results["summary"]
-    parts = [f"# {scenario.name}\n", scenario.description.strip() + "\n" if scenario.description else "",
-             f"Run {results['started_at']} – {results['ended_at'] or '(incomplete)'}; lab {results['versions'].get('lab')}, "
-             f"kernel {results['versions'].get('kernel')}, Docker {results['versions'].get('docker', '-')}; "
-             f"scenario sha256 `{scenario.sha256[:12]}`. Expectations met: **{summary['met']}/{summary['outcomes']}**.\n",
-             "## Topology\n"]
+    parts = [
+        f"# {scenario.name}\n",
+        scenario.description.strip() + "\n" if scenario.description else "",
+        f"Run {results['started_at']} – {results['ended_at'] or '(incomplete)'}; lab {results['versions'].get('lab')}, "
+        f"kernel {results['versions'].get('kernel')}, Docker {results['versions'].get('docker', '-')}; "
+        f"scenario sha256 `{scenario.sha256[:12]}`. Expectations met: **{summary['met']}/{summary['outcomes']}**.\n",
+        "## Topology\n",
+    ]
     for variant, picture in pictures.items():
         parts.append(f"![topology of {variant}]({picture})\n")
     if len(scenario.variants) > 1 or scenario.variants[0].deployment.containers:
@@ -84,8 +94,10 @@ def write_report(run: RunDir, scenario: model.Scenario, explanations: list[Expla
     failures = [e for e in explanations if not e.ok]
     if failures:
         parts.append("## Why the failures happened\n")
-        parts.append("Derived from the packet captures, the clients' hosts files and the Docker host's NAT rules and "
-                     "counters recorded during the run.\n")
+        parts.append(
+            "Derived from the packet captures, the clients' hosts files and the Docker host's NAT rules and "
+            "counters recorded during the run.\n"
+        )
         for explanation in failures:
             parts.append(f"### {explanation.variant} / {explanation.node} / {explanation.step}\n")
             parts.append("```text\n" + explanation.text() + "\n```\n")
@@ -96,8 +108,10 @@ def write_report(run: RunDir, scenario: model.Scenario, explanations: list[Expla
     parts.append("\n## Files of this run\n")
     parts.append("- `results.json`, `outcomes.csv`, `transcript.log` (every command and its output)")
     for variant in run.variant_names:
-        parts.append(f"- `{variant}/sessions/` (exact output of each step), `{variant}/captures/` (pcap, open in "
-                     f"Wireshark), `{variant}/state/` (hosts files, routes, NAT rules with counters)")
+        parts.append(
+            f"- `{variant}/sessions/` (exact output of each step), `{variant}/captures/` (pcap, open in "
+            f"Wireshark), `{variant}/state/` (hosts files, routes, NAT rules with counters)"
+        )
     path = run.path / "report.md"
     path.write_text("\n".join(parts) + "\n", encoding="utf-8")
     return path

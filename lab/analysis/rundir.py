@@ -13,7 +13,8 @@ from .packets import Packet, read_variant_captures
 
 DNAT_RULE_RE = re.compile(
     r"^\[(?P<packets>\d+):(?P<bytes>\d+)\] (?P<rule>-A \S+ .*?-p (?P<proto>tcp|udp) .*?--dport (?P<dport>\d+) "
-    r".*?-j DNAT --to-destination (?P<to>[\d.]+:\d+))$")
+    r".*?-j DNAT --to-destination (?P<to>[\d.]+:\d+))$"
+)
 
 
 class NotARunDir(InvalidInput):
@@ -90,8 +91,9 @@ def read_node_state(directory: Path) -> NodeState:
         for line in iptables.read_text().splitlines():
             match = DNAT_RULE_RE.match(line.strip())
             if match:
-                state.dnat.append(DnatRule(match["proto"], int(match["dport"]), match["to"], int(match["packets"]),
-                                           match["rule"]))
+                state.dnat.append(
+                    DnatRule(match["proto"], int(match["dport"]), match["to"], int(match["packets"]), match["rule"])
+                )
     networks = directory / "docker-networks.txt"
     if networks.exists():
         for line in networks.read_text().splitlines():
@@ -110,8 +112,10 @@ class RunDir:
     def __init__(self, path: Path):
         self.path = Path(path)
         if not (self.path / "results.json").is_file():
-            raise NotARunDir(f"{self.path} is not a lab results folder (it has no results.json); "
-                             "give a folder printed as 'results: ...' by `python -m lab run`")
+            raise NotARunDir(
+                f"{self.path} is not a lab results folder (it has no results.json); "
+                "give a folder printed as 'results: ...' by `python -m lab run`"
+            )
         self.results = json.loads((self.path / "results.json").read_text())
         self._states: dict[str, dict[str, NodeState]] = {}
         self._packets: dict[str, list[Packet]] = {}
@@ -129,8 +133,9 @@ class RunDir:
     def state(self, variant: str) -> dict[str, NodeState]:
         """Each node's state after the variant's steps."""
         if variant not in self._states:
-            self._states[variant] = {d.name: read_node_state(d)
-                                     for d in sorted((self.path / variant / "state").glob("*")) if d.is_dir()}
+            self._states[variant] = {
+                d.name: read_node_state(d) for d in sorted((self.path / variant / "state").glob("*")) if d.is_dir()
+            }
         return self._states[variant]
 
     def packets(self, variant: str) -> list[Packet]:

@@ -18,14 +18,21 @@ def published_summary(container: model.Container) -> str:
 
 def topology_graph(variant: model.Variant, title: str) -> graphviz.Graph:
     """The Graphviz graph of one variant's deployment."""
-    graph = graphviz.Graph(name=variant.name, graph_attr={"label": title, "labelloc": "t", "fontname": "Helvetica",
-                                                          "rankdir": "LR", "nodesep": "0.4"},
-                           node_attr={"fontname": "Helvetica", "fontsize": "11"},
-                           edge_attr={"fontname": "Helvetica", "fontsize": "10"})
+    graph = graphviz.Graph(
+        name=variant.name,
+        graph_attr={"label": title, "labelloc": "t", "fontname": "Helvetica", "rankdir": "LR", "nodesep": "0.4"},
+        node_attr={"fontname": "Helvetica", "fontsize": "11"},
+        edge_attr={"fontname": "Helvetica", "fontsize": "10"},
+    )
     deployment = variant.deployment
     for subnet in deployment.subnets:
-        graph.node(f"subnet/{subnet.name}", f"{subnet.name}\n{subnet.network}", shape="ellipse",
-                   style="filled", fillcolor="#e8eef7")
+        graph.node(
+            f"subnet/{subnet.name}",
+            f"{subnet.name}\n{subnet.network}",
+            shape="ellipse",
+            style="filled",
+            fillcolor="#e8eef7",
+        )
     for node in deployment.nodes:
         lines = [node.name]
         if node.os == "windows":
@@ -40,9 +47,13 @@ def topology_graph(variant: model.Variant, title: str) -> graphviz.Graph:
                 cluster.attr(label=f"Docker host {node.name}", style="dashed")
                 cluster.node(f"node/{node.name}", "\n".join(lines), shape=shape)
                 for network in node.networks:
-                    cluster.node(f"docker/{node.name}/{network.name}",
-                                 f"Docker network {network.name}\n{network.subnet}\nbridge {network.bridge}",
-                                 shape="ellipse", style="filled", fillcolor="#eef7e8")
+                    cluster.node(
+                        f"docker/{node.name}/{network.name}",
+                        f"Docker network {network.name}\n{network.subnet}\nbridge {network.bridge}",
+                        shape="ellipse",
+                        style="filled",
+                        fillcolor="#eef7e8",
+                    )
                     cluster.edge(f"node/{node.name}", f"docker/{node.name}/{network.name}", label=str(network.gateway))
                 for container in node.containers:
                     label = f"{container.name}\n{container.ip}\npublished:\n{published_summary(container)}"

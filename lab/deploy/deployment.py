@@ -7,12 +7,13 @@ exactly what this run made, in reverse order, also after an error or Ctrl-C.
 from __future__ import annotations
 
 import contextlib
+import functools
 import signal
 import subprocess
 import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from pathlib import Path
-from typing import Callable
 
 from ..commands import CommandRunner, Transcript
 from ..errors import BuildError
@@ -33,8 +34,16 @@ Progress = Callable[[str], None]
 class Deployment:
     """A built variant: use `with Deployment(...) as deployment:`; leaving the block tears it down."""
 
-    def __init__(self, variant: model.Variant, workdir: Path, capture_dir: Path, transcript: Transcript,
-                 run_id: str, journal: Journal, progress: Progress):
+    def __init__(
+        self,
+        variant: model.Variant,
+        workdir: Path,
+        capture_dir: Path,
+        transcript: Transcript,
+        run_id: str,
+        journal: Journal,
+        progress: Progress,
+    ):
         self.variant = variant
         self.journal = journal
         self.workdir = workdir
@@ -50,7 +59,7 @@ class Deployment:
         self.phases: dict[str, float] = {}  # seconds per build and teardown phase, summed over Docker hosts
         self._undo = contextlib.ExitStack()
 
-    def __enter__(self) -> "Deployment":
+    def __enter__(self) -> Deployment:
         try:
             self._build()
         except BaseException:
@@ -78,45 +87,67 @@ class Deployment:
 
     def _undo_timed(self, phase: str, action: Callable[..., object], *args) -> None:
         """Register an undo action whose time counts towards `phase` (a teardown phase)."""
+
         def timed():
             started = time.monotonic()
             try:
                 action(*args)
             finally:
                 self._add_phase(phase, time.monotonic() - started)
+
         self._undo.callback(timed)
 
     def _build(self) -> None:
         deployment = self.variant.deployment
         self.workdir.mkdir(parents=True, exist_ok=True)
         self._undo_timed("teardown_network", self.network.stop)
-        self._timed("network", f"network: {len(deployment.nodes)} nodes on {len(deployment.subnets)} subnets",
-                    self.network.build)
+        self._timed(
+            "network",
+            f"network: {len(deployment.nodes)} nodes on {len(deployment.subnets)} subnets",
+            self.network.build,
+        )
         if self.variant.captures:
-            self._timed("captures", f"captures: {len(self.variant.captures)} interface(s)",
-                        lambda: [self._start_capture(capture) for capture in self.variant.captures])
+            self._timed(
+                "captures",
+                f"captures: {len(self.variant.captures)} interface(s)",
+                lambda: [self._start_capture(capture) for capture in self.variant.captures],
+            )
         for host in deployment.docker_hosts:
             engine = DockerEngine(
-                host, self.network.netns_path(host.name), self.workdir / "docker" / host.name, self.transcript,
-                self.run_id, container_env=self.env,
+                host,
+                self.network.netns_path(host.name),
+                self.workdir / "docker" / host.name,
+                self.transcript,
+                self.run_id,
+                container_env=self.env,
                 container_mounts=container_mounts(deployment.software),
-                journal=self.journal)
+                journal=self.journal,
+            )
             self.engines[host.name] = engine
             self._undo_timed("teardown_docker", engine.stop)
-            self._timed("dockerd", f"{host.name}: dockerd" + ("" if host.userland_proxy else " (no userland proxy)"),
-                        engine.start)
+            self._timed(
+                "dockerd",
+                f"{host.name}: dockerd" + ("" if host.userland_proxy else " (no userland proxy)"),
+                engine.start,
+            )
             self.versions["docker"] = engine.server_version
             self._timed("image", f"{host.name}: base image", engine.load_base_image)
             self._timed("docker_networks", f"{host.name}: {len(host.networks)} network(s)", engine.create_networks)
             for container in host.containers:
                 self.container_host[container.name] = host.name
             if host.containers:
-                self._timed("containers", f"{host.name}: {len(host.containers)} container(s), up to "
-                            f"{CONTAINER_START_WORKERS} at a time", lambda: self._start_containers(engine, host))
+                self._timed(
+                    "containers",
+                    f"{host.name}: {len(host.containers)} container(s), up to {CONTAINER_START_WORKERS} at a time",
+                    functools.partial(self._start_containers, engine, host),
+                )
             waiting = [c for c in host.containers if c.ready]
             if waiting:
-                self._timed("ready", f"{host.name}: waiting for {len(waiting)} service(s) to accept connections",
-                            lambda: self._wait_ready(host, waiting))
+                self._timed(
+                    "ready",
+                    f"{host.name}: waiting for {len(waiting)} service(s) to accept connections",
+                    functools.partial(self._wait_ready, host, waiting),
+                )
 
     def _wait_ready(self, host: model.DockerHost, containers: list[model.Container]) -> None:
         """Probe each container's `ready` port from its Docker host until it accepts (bounded)."""
@@ -129,8 +160,10 @@ class Deployment:
                 if result.exit_code == 0:
                     break
                 if time.monotonic() > deadline:
-                    raise BuildError(f"container {container.name} did not accept {protocol} connections on "
-                                     f"{container.ip}:{port} within {READY_TIMEOUT_S}s:\n{result.describe()}")
+                    raise BuildError(
+                        f"container {container.name} did not accept {protocol} connections on "
+                        f"{container.ip}:{port} within {READY_TIMEOUT_S}s:\n{result.describe()}"
+                    )
                 time.sleep(0.1)
 
     def _start_containers(self, engine: DockerEngine, host: model.DockerHost) -> None:
@@ -140,13 +173,18 @@ class Deployment:
         `start_container`, and an interrupt or failure lets the running starts finish and
         cancels the queued ones before teardown.
         """
+
         def start(container: model.Container) -> None:
-            self._timed(None, f"{host.name}: container {container.name} ({container.ip}, "
-                        f"{len(container.ports)} published port(s))", lambda: engine.start_container(container))
+            self._timed(
+                None,
+                f"{host.name}: container {container.name} ({container.ip}, {len(container.ports)} published port(s))",
+                lambda: engine.start_container(container),
+            )
 
         failures = []
-        with ThreadPoolExecutor(max_workers=min(CONTAINER_START_WORKERS, len(host.containers)),
-                                thread_name_prefix=f"start-{host.name}") as pool:
+        with ThreadPoolExecutor(
+            max_workers=min(CONTAINER_START_WORKERS, len(host.containers)), thread_name_prefix=f"start-{host.name}"
+        ) as pool:
             futures = [pool.submit(start, container) for container in host.containers]
             try:
                 for future in as_completed(futures):
@@ -167,8 +205,23 @@ class Deployment:
         runner = self.network.runner(capture.node)
         # --immediate-mode: each packet reaches tcpdump at once; without it the kernel holds packets
         # in blocks for up to a second, and what it still holds when tcpdump stops is lost
-        process = runner.start(["tcpdump", "-i", capture.interface, "-n", "-U", "--immediate-mode", "-Z", "root",
-                                "-s", "0", "-w", str(path)], stdout=subprocess.DEVNULL)
+        process = runner.start(
+            [
+                "tcpdump",
+                "-i",
+                capture.interface,
+                "-n",
+                "-U",
+                "--immediate-mode",
+                "-Z",
+                "root",
+                "-s",
+                "0",
+                "-w",
+                str(path),
+            ],
+            stdout=subprocess.DEVNULL,
+        )
         self.journal.process(process.pid, f"tcpdump on {capture.node}:{capture.interface}")
         self._undo_timed("teardown_captures", self._stop_capture, process, capture)
         deadline = time.monotonic() + CAPTURE_READY_TIMEOUT_S
@@ -176,8 +229,10 @@ class Deployment:
         while b"listening on" not in line:
             line = process.stderr.readline()
             if not line and process.poll() is not None or time.monotonic() > deadline:
-                raise BuildError(f"tcpdump on {capture.node}:{capture.interface} did not start: "
-                                 f"{process.stderr.read().decode(errors='replace')}")
+                raise BuildError(
+                    f"tcpdump on {capture.node}:{capture.interface} did not start: "
+                    f"{process.stderr.read().decode(errors='replace')}"
+                )
 
     def _stop_capture(self, process: subprocess.Popen, capture: model.Capture) -> None:
         process.send_signal(signal.SIGTERM)
@@ -186,8 +241,9 @@ class Deployment:
         except subprocess.TimeoutExpired:
             process.kill()
             _, err = process.communicate()
-        self.transcript.write(f"[{capture.node}] tcpdump -i {capture.interface} stopped: "
-                              f"{err.decode(errors='replace').strip()}")
+        self.transcript.write(
+            f"[{capture.node}] tcpdump -i {capture.interface} stopped: {err.decode(errors='replace').strip()}"
+        )
 
     def save_state(self, directory: Path) -> None:
         """Keep what each node looked like after the steps: hosts file, addresses, routes, NAT
@@ -197,8 +253,11 @@ class Deployment:
             node_dir = directory / node.name
             node_dir.mkdir(parents=True, exist_ok=True)
             run = self.network.runner(node.name).run
-            commands = {"hosts": ["cat", "/etc/hosts"], "addresses": ["ip", "-4", "-br", "address"],
-                        "routes": ["ip", "route"]}
+            commands = {
+                "hosts": ["cat", "/etc/hosts"],
+                "addresses": ["ip", "-4", "-br", "address"],
+                "routes": ["ip", "route"],
+            }
             if node.name in self.engines:
                 commands["iptables"] = ["iptables-save", "-c"]
             for name, argv in commands.items():
@@ -206,15 +265,22 @@ class Deployment:
                 (node_dir / f"{name}.txt").write_text(result.stdout if result.exit_code == 0 else result.output)
             engine = self.engines.get(node.name)
             if engine is not None:
-                listing = engine.docker("ps", "--all", "--no-trunc", "--format", "{{.Names}}\t{{.Status}}\t{{.Ports}}",
-                                        check=False)
+                listing = engine.docker(
+                    "ps", "--all", "--no-trunc", "--format", "{{.Names}}\t{{.Status}}\t{{.Ports}}", check=False
+                )
                 (node_dir / "containers.txt").write_text(listing.output)
-                networks = engine.docker("network", "inspect", "--format",
-                                         '{{.Name}}\t{{range .IPAM.Config}}{{.Subnet}}{{end}}\t'
-                                         '{{index .Options "com.docker.network.bridge.name"}}',
-                                         *(network.name for network in engine.host.networks), check=False)
-                (node_dir / "docker-networks.txt").write_text(networks.stdout if networks.exit_code == 0
-                                                              else networks.output)
+                networks = engine.docker(
+                    "network",
+                    "inspect",
+                    "--format",
+                    "{{.Name}}\t{{range .IPAM.Config}}{{.Subnet}}{{end}}\t"
+                    '{{index .Options "com.docker.network.bridge.name"}}',
+                    *(network.name for network in engine.host.networks),
+                    check=False,
+                )
+                (node_dir / "docker-networks.txt").write_text(
+                    networks.stdout if networks.exit_code == 0 else networks.output
+                )
                 for container in engine.host.containers:
                     logs = engine.docker("logs", "--timestamps", container.name, check=False, timeout=30)
                     (node_dir / f"container-{container.name}.log").write_text(logs.output)
@@ -223,7 +289,12 @@ class Deployment:
         """Runs programs on a node, or in a container through `docker exec`."""
         if target in self.container_host:
             engine = self.engines[self.container_host[target]]
-            return CommandRunner(target, self.transcript, env=engine.cli.env,
-                                 spawn=lambda argv, **kw: subprocess.Popen(
-                                     ["docker", "exec", "-i", target, *argv], start_new_session=True, **kw))
+            return CommandRunner(
+                target,
+                self.transcript,
+                env=engine.cli.env,
+                spawn=lambda argv, **kw: subprocess.Popen(
+                    ["docker", "exec", "-i", target, *argv], start_new_session=True, **kw
+                ),
+            )
         return self.network.runner(target)

@@ -45,9 +45,20 @@ def base_image_tar() -> bytes:
             info = tarfile.TarInfo(name)
             info.type, info.linkname = tarfile.SYMTYPE, f"usr/{name}"
             archive.addfile(info)
-        for name, mode in (("usr", 0o755), ("etc", 0o755), ("tmp", 0o1777), ("var", 0o755), ("var/tmp", 0o1777),
-                           ("run", 0o755), ("proc", 0o555), ("sys", 0o555), ("dev", 0o755), ("root", 0o700),
-                           ("opt", 0o755), ("home", 0o755)):
+        for name, mode in (
+            ("usr", 0o755),
+            ("etc", 0o755),
+            ("tmp", 0o1777),
+            ("var", 0o755),
+            ("var/tmp", 0o1777),
+            ("run", 0o755),
+            ("proc", 0o555),
+            ("sys", 0o555),
+            ("dev", 0o755),
+            ("root", 0o700),
+            ("opt", 0o755),
+            ("home", 0o755),
+        ):
             info = tarfile.TarInfo(name)
             info.type, info.mode = tarfile.DIRTYPE, mode
             archive.addfile(info)
@@ -83,8 +94,17 @@ def files_tar(files: tuple[model.FileSpec, ...]) -> bytes:
 class DockerEngine:
     """One dockerd in one node's network namespace, with everything it keeps under `root`."""
 
-    def __init__(self, host: model.DockerHost, netns: str, root: Path, transcript: Transcript,
-                 run_id: str, container_env: dict[str, str], container_mounts: list[model.Mount], journal: Journal):
+    def __init__(
+        self,
+        host: model.DockerHost,
+        netns: str,
+        root: Path,
+        transcript: Transcript,
+        run_id: str,
+        container_env: dict[str, str],
+        container_mounts: list[model.Mount],
+        journal: Journal,
+    ):
         self.host = host
         self.journal = journal
         self.netns = netns
@@ -97,8 +117,11 @@ class DockerEngine:
         self.process: subprocess.Popen | None = None
         self.server_version = ""
         self.containerd: tuple[int, str] | None = None  # (pid, start time) of dockerd's containerd
-        env = {"PATH": os.environ.get("PATH", "/usr/sbin:/usr/bin:/sbin:/bin"), "DOCKER_HOST": f"unix://{self.socket}",
-               "DOCKER_CONFIG": str(root / "client-config")}
+        env = {
+            "PATH": os.environ.get("PATH", "/usr/sbin:/usr/bin:/sbin:/bin"),
+            "DOCKER_HOST": f"unix://{self.socket}",
+            "DOCKER_CONFIG": str(root / "client-config"),
+        }
         self.cli = CommandRunner(f"{host.name}:docker", transcript, env=env)
 
     def docker(self, *args: str, timeout: float = 120, check: bool = True, input: bytes | None = None):
@@ -114,11 +137,25 @@ class DockerEngine:
         self.root.mkdir(parents=True, exist_ok=True)
         log = open(self.root / "dockerd.log", "wb")
         namespace = f"lab-{self.run_id}-{self.host.name}"
-        argv = ["nsenter", f"--net={self.netns}", "dockerd",
-                "--data-root", str(self.root / "data"), "--exec-root", str(self.root / "exec"),
-                "--host", f"unix://{self.socket}", "--pidfile", str(self.root / "docker.pid"),
-                "--containerd-namespace", namespace, "--containerd-plugins-namespace", f"{namespace}-plugins",
-                "--bridge", "none"]
+        argv = [
+            "nsenter",
+            f"--net={self.netns}",
+            "dockerd",
+            "--data-root",
+            str(self.root / "data"),
+            "--exec-root",
+            str(self.root / "exec"),
+            "--host",
+            f"unix://{self.socket}",
+            "--pidfile",
+            str(self.root / "docker.pid"),
+            "--containerd-namespace",
+            namespace,
+            "--containerd-plugins-namespace",
+            f"{namespace}-plugins",
+            "--bridge",
+            "none",
+        ]
         if not self.host.userland_proxy:
             argv.append("--userland-proxy=false")
         self.process = self.cli.start(argv, stdout=log, stderr=subprocess.STDOUT)
@@ -127,11 +164,18 @@ class DockerEngine:
         deadline = time.monotonic() + DAEMON_START_TIMEOUT_S
         while True:
             if self.process.poll() is not None:
-                raise BuildError(f"dockerd on {self.host.name} exited with status {self.process.returncode}; "
-                                 f"its log ends:\n{self._log_tail()}")
+                raise BuildError(
+                    f"dockerd on {self.host.name} exited with status {self.process.returncode}; "
+                    f"its log ends:\n{self._log_tail()}"
+                )
             if self.socket.exists():
-                answer = self.docker("version", "--format", "{{.Server.Version}}", check=False,
-                                     timeout=max(1.0, deadline - time.monotonic()))
+                answer = self.docker(
+                    "version",
+                    "--format",
+                    "{{.Server.Version}}",
+                    check=False,
+                    timeout=max(1.0, deadline - time.monotonic()),
+                )
                 if answer.exit_code == 0:
                     self.server_version = answer.stdout.strip()
                     containerd_pid = self.root / "exec" / "containerd" / "containerd.pid"
@@ -140,8 +184,10 @@ class DockerEngine:
                         self.containerd = (pid, self.journal.process(pid, f"containerd of {self.host.name}"))
                     return
             if time.monotonic() > deadline:
-                raise BuildError(f"dockerd on {self.host.name} did not answer on {self.socket} within "
-                                 f"{DAEMON_START_TIMEOUT_S}s; its log ends:\n{self._log_tail()}")
+                raise BuildError(
+                    f"dockerd on {self.host.name} did not answer on {self.socket} within "
+                    f"{DAEMON_START_TIMEOUT_S}s; its log ends:\n{self._log_tail()}"
+                )
             time.sleep(SOCKET_POLL_S)
 
     def _log_tail(self, lines: int = 15) -> str:
@@ -152,20 +198,45 @@ class DockerEngine:
 
     def load_base_image(self) -> None:
         """Import the lab's base image from local files (no registry is reachable)."""
-        self.docker("import", "--message", "lab base image: host /usr mounted read-only", "-", BASE_IMAGE,
-                    input=base_image_tar())
+        self.docker(
+            "import",
+            "--message",
+            "lab base image: host /usr mounted read-only",
+            "-",
+            BASE_IMAGE,
+            input=base_image_tar(),
+        )
 
     def create_networks(self) -> None:
         """Create the host's user-defined bridge networks."""
         for network in self.host.networks:
-            self.docker("network", "create", "--driver", "bridge", "--subnet", str(network.subnet),
-                        "--gateway", str(network.gateway), "-o", f"com.docker.network.bridge.name={network.bridge}",
-                        network.name)
+            self.docker(
+                "network",
+                "create",
+                "--driver",
+                "bridge",
+                "--subnet",
+                str(network.subnet),
+                "--gateway",
+                str(network.gateway),
+                "-o",
+                f"com.docker.network.bridge.name={network.bridge}",
+                network.name,
+            )
 
     def start_container(self, container: model.Container) -> None:
         """Create the container, copy its files in, and start it."""
-        argv = ["create", "--name", container.name, "--hostname", container.hostname,
-                "--network", container.network, "--ip", str(container.ip)]
+        argv = [
+            "create",
+            "--name",
+            container.name,
+            "--hostname",
+            container.hostname,
+            "--network",
+            container.network,
+            "--ip",
+            str(container.ip),
+        ]
         for publish in container.publish:
             argv += ["--publish", publish]
         env = dict(self.container_env)
@@ -173,8 +244,10 @@ class DockerEngine:
         for key, value in env.items():
             argv += ["--env", f"{key}={value}"]
         for mount in [*self.container_mounts, *container.mounts]:
-            argv += ["--mount", f"type=bind,source={mount.source},target={mount.target}"
-                     + (",readonly" if mount.read_only else "")]
+            argv += [
+                "--mount",
+                f"type=bind,source={mount.source},target={mount.target}" + (",readonly" if mount.read_only else ""),
+            ]
         argv += [BASE_IMAGE, *(container.command or ("sleep", "infinity"))]
         self.docker(*argv)
         if container.files:
@@ -217,8 +290,9 @@ class DockerEngine:
             self.transcript.write(f"[{self.host.name}] dockerd shares the lab's network namespace: rules left alone")
             return
         for table in ("nat", "filter"):
-            self.cli.run(["nsenter", f"--net={netns}", "iptables", "--wait", "-t", table, "--flush"],
-                         check=False, timeout=30)
+            self.cli.run(
+                ["nsenter", f"--net={netns}", "iptables", "--wait", "-t", table, "--flush"], check=False, timeout=30
+            )
 
     def _stop_containerd(self) -> None:
         """Stop dockerd's containerd and await its exit, just before dockerd itself is stopped.
@@ -238,8 +312,10 @@ class DockerEngine:
             if same_process(*self.containerd):
                 signal.pidfd_send_signal(pidfd, signal.SIGTERM)
                 if not select.select([pidfd], [], [], CONTAINERD_STOP_TIMEOUT_S)[0]:
-                    self.transcript.write(f"[{self.host.name}] containerd did not exit within "
-                                          f"{CONTAINERD_STOP_TIMEOUT_S}s; dockerd stops it")
+                    self.transcript.write(
+                        f"[{self.host.name}] containerd did not exit within "
+                        f"{CONTAINERD_STOP_TIMEOUT_S}s; dockerd stops it"
+                    )
         except ProcessLookupError:
             pass
         finally:

@@ -109,7 +109,7 @@ class Journal:
     path: Path
 
     @classmethod
-    def open(cls, run_id: str, results_dir: Path) -> "Journal":
+    def open(cls, run_id: str, results_dir: Path) -> Journal:
         """Start the journal of a new run owned by this process."""
         STATE_DIR.mkdir(parents=True, exist_ok=True)
         journal = cls(run_id, STATE_DIR / f"{run_id}.jsonl")

@@ -49,8 +49,7 @@ class BridgeSwitch(Switch):
 
 def node_runner(node, transcript: Transcript, where: str | None = None, env=None) -> CommandRunner:
     """A CommandRunner that runs programs inside `node` (its network and mount namespaces)."""
-    return CommandRunner(where or node.name, transcript, env=env,
-                         spawn=lambda argv, **kw: node.popen(argv, **kw))
+    return CommandRunner(where or node.name, transcript, env=env, spawn=lambda argv, **kw: node.popen(argv, **kw))
 
 
 def hosts_file(node: model.Node) -> str:
@@ -68,8 +67,9 @@ def resolv_conf(node: model.Node) -> str:
 class Network:
     """Builds and removes the emulated network of one deployment."""
 
-    def __init__(self, deployment: model.Deployment, workdir: Path, transcript: Transcript, env: dict[str, str],
-                 journal: Journal):
+    def __init__(
+        self, deployment: model.Deployment, workdir: Path, transcript: Transcript, env: dict[str, str], journal: Journal
+    ):
         self.deployment = deployment
         self.journal = journal
         self.workdir = workdir
@@ -129,15 +129,19 @@ class Network:
         upper, work = base / "upper", base / "work"
         upper.mkdir(parents=True)
         work.mkdir()
-        files = [model.FileSpec("/etc/hosts", hosts_file(node)), model.FileSpec("/etc/resolv.conf", resolv_conf(node)),
-                 *node.files]
+        files = [
+            model.FileSpec("/etc/hosts", hosts_file(node)),
+            model.FileSpec("/etc/resolv.conf", resolv_conf(node)),
+            *node.files,
+        ]
         for spec in files:
             target = upper / spec.path.removeprefix("/etc/")
             target.parent.mkdir(parents=True, exist_ok=True)
             target.write_text(spec.content)
             os.chmod(target, spec.mode)
-        self.runner(node.name).run(["mount", "-t", "overlay", "overlay", "-o",
-                                    f"lowerdir=/etc,upperdir={upper},workdir={work}", "/etc"])
+        self.runner(node.name).run(
+            ["mount", "-t", "overlay", "overlay", "-o", f"lowerdir=/etc,upperdir={upper},workdir={work}", "/etc"]
+        )
 
     def stop(self) -> None:
         """Stop every node and switch; their namespaces, links and mounts go with them."""

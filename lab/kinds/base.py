@@ -14,8 +14,9 @@ from ..scenario.source import SourceMap
 NodeReader = Callable[[Checker, SourceMap, str, dict[str, IPv4Network], dict], model.Node]
 
 
-def plain_node(checker: Checker, spec: SourceMap, context: str, subnets: dict[str, IPv4Network],
-               fields: dict) -> model.Node:
+def plain_node(
+    checker: Checker, spec: SourceMap, context: str, subnets: dict[str, IPv4Network], fields: dict
+) -> model.Node:
     """A node with nothing beyond the fields every node has."""
     return model.Node(**fields)
 

@@ -2,6 +2,11 @@
 
 from .base import NodeKind
 
-KIND = NodeKind(name="router", section="routers", keys=frozenset({"interfaces", "gateway", "routes"}),
-                shape="octagon", sysctls={"net.ipv4.ip_forward": "1"},
-                description="a router forwarding between its subnets with static routes")
+KIND = NodeKind(
+    name="router",
+    section="routers",
+    keys=frozenset({"interfaces", "gateway", "routes"}),
+    shape="octagon",
+    sysctls={"net.ipv4.ip_forward": "1"},
+    description="a router forwarding between its subnets with static routes",
+)

@@ -16,10 +16,20 @@ from pathlib import Path
 def add_options(parser: argparse.ArgumentParser) -> None:
     """The options that send a command to another machine."""
     group = parser.add_argument_group("on another machine (over SSH)")
-    group.add_argument("--on", metavar="[USER@]HOST[:PORT]",
-                       help="run there instead (a Host alias of ~/.ssh/config works); the lab is installed "
-                            "there at this version, as root or with passwordless sudo")
-    group.add_argument("--identity", type=Path, metavar="FILE",
-                       help="private key file, tried before the keys in ~/.ssh and the SSH agent")
-    group.add_argument("--accept-new-host-key", action="store_true",
-                       help="accept a host that is not in ~/.ssh/known_hosts yet and record its key there")
+    group.add_argument(
+        "--on",
+        metavar="[USER@]HOST[:PORT]",
+        help="run there instead (a Host alias of ~/.ssh/config works); the lab is installed "
+        "there at this version, as root or with passwordless sudo",
+    )
+    group.add_argument(
+        "--identity",
+        type=Path,
+        metavar="FILE",
+        help="private key file, tried before the keys in ~/.ssh and the SSH agent",
+    )
+    group.add_argument(
+        "--accept-new-host-key",
+        action="store_true",
+        help="accept a host that is not in ~/.ssh/known_hosts yet and record its key there",
+    )

@@ -45,8 +45,10 @@ def main(args) -> int:
         err.print(f"[red]cannot use the lab machine:[/red] {escape(str(exc))}")
         return ExitStatus.UNFIT
     except KeyboardInterrupt:
-        err.print(f"interrupted: disconnected from {escape(args.on)}; a run there stops and tears its lab down "
-                  f"as its SSH session ends")
+        err.print(
+            f"interrupted: disconnected from {escape(args.on)}; a run there stops and tears its lab down "
+            f"as its SSH session ends"
+        )
         return ExitStatus.INTERRUPTED
 
 
@@ -74,8 +76,10 @@ def _run_there(remote: Remote, installation: Installation, args, loaded) -> int:
     stdout = _StdoutRelay()
     status = _execute(remote, installation.lab(*lab_args), stdout)
     if args.command == "run" and remote.exists(results):
-        fetched = {name: _fetch(remote, posixpath.join(results, name), args.results)
-                   for name in sorted(remote.sftp.listdir(results))}
+        fetched = {
+            name: _fetch(remote, posixpath.join(results, name), args.results)
+            for name in sorted(remote.sftp.listdir(results))
+        }
         if stdout.results and posixpath.basename(stdout.results) in fetched:
             out.print(results_line(fetched[posixpath.basename(stdout.results)]), markup=False)
         else:
@@ -85,26 +89,32 @@ def _run_there(remote: Remote, installation: Installation, args, loaded) -> int:
     return status
 
 
-def _execute(remote: Remote, argv: list[str], stdout: "_StdoutRelay") -> int:
+def _execute(remote: Remote, argv: list[str], stdout: _StdoutRelay) -> int:
     """Run `argv` there with its output relayed; Ctrl-C here stops it there, teardown included."""
     execution = remote.start(argv, stdout, _relay_to(sys.stderr))
     try:
         status = execution.wait()
     except KeyboardInterrupt:
-        say(f"interrupted: stopping the run on {remote.name}; its lab is torn down there "
-            f"(Ctrl-C again to stop waiting)")
+        say(
+            f"interrupted: stopping the run on {remote.name}; its lab is torn down there (Ctrl-C again to stop waiting)"
+        )
         execution.close_stdin()
         status = execution.wait(STOP_WAIT_S)
         if status is None:
-            raise RemoteError(f"{remote.name}: the run did not stop within {STOP_WAIT_S} s; it is killed as the "
-                              f"SSH session ends, and `python -m lab clean --on ...` removes what it left") from None
+            raise RemoteError(
+                f"{remote.name}: the run did not stop within {STOP_WAIT_S} s; it is killed as the "
+                f"SSH session ends, and `python -m lab clean --on ...` removes what it left"
+            ) from None
     stdout.flush()
     if status == -1 and remote.connected:  # paramiko reports no status for a command killed by a signal
-        raise RemoteError(f"{remote.name}: the lab was killed there (by a signal); every later run cleans up "
-                          f"what a dead run left")
+        raise RemoteError(
+            f"{remote.name}: the lab was killed there (by a signal); every later run cleans up what a dead run left"
+        )
     if status == -1:
-        raise RemoteError(f"{remote.name}: the connection was lost; a run there stops and tears down as its "
-                          f"session ends, and every later run cleans up what a dead run left")
+        raise RemoteError(
+            f"{remote.name}: the connection was lost; a run there stops and tears down as its "
+            f"session ends, and every later run cleans up what a dead run left"
+        )
     return status
 
 
@@ -117,9 +127,11 @@ def _fetch(remote: Remote, source: str, results_root: Path) -> Path:
 
 def _relay_to(stream):
     """A sink writing bytes through to a local stream as they arrive."""
+
     def write(data: bytes) -> None:
         stream.buffer.write(data)
         stream.flush()
+
     return write
 
 
@@ -134,7 +146,7 @@ class _StdoutRelay:
         *lines, self.pending = (self.pending + data).split(b"\n")
         for line in lines:
             if line.startswith(RESULTS_PREFIX.encode()):
-                self.results = line[len(RESULTS_PREFIX):].decode(errors="replace").strip()
+                self.results = line[len(RESULTS_PREFIX) :].decode(errors="replace").strip()
             else:
                 sys.stdout.buffer.write(line + b"\n")
         sys.stdout.flush()

@@ -18,16 +18,16 @@ import socket
 import stat
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
 import paramiko
 from paramiko.hostkeys import HostKeyEntry
 
 from ..errors import MachineUnfit
 
-CONNECT_TIMEOUT_S = 20   # TCP connect, SSH banner and authentication, each
+CONNECT_TIMEOUT_S = 20  # TCP connect, SSH banner and authentication, each
 COMMAND_TIMEOUT_S = 120  # short helper commands (id, sudo -n true, rm)
 KEEPALIVE_S = 15
 SSH_CONFIG = Path("~/.ssh/config")
@@ -47,7 +47,7 @@ class LocalFile:
     executable: bool
 
     @classmethod
-    def read(cls, root: Path, name: str) -> "LocalFile":
+    def read(cls, root: Path, name: str) -> LocalFile:
         path = root / name
         return cls(name, path.read_bytes(), os.access(path, os.X_OK))
 
@@ -69,7 +69,7 @@ class Target:
     port: int | None = None
 
     @classmethod
-    def parse(cls, text: str) -> "Target":
+    def parse(cls, text: str) -> Target:
         """Parse `--on`; ValueError says what is wrong."""
         user, _, rest = text.rpartition("@")
         port = None
@@ -98,7 +98,7 @@ class Endpoint:
     known_hosts: Path
 
     @classmethod
-    def resolve(cls, target: Target, identity: Path | None) -> "Endpoint":
+    def resolve(cls, target: Target, identity: Path | None) -> Endpoint:
         """Apply ~/.ssh/config to `target`; what the command line says wins."""
         config_path = SSH_CONFIG.expanduser()
         config = paramiko.SSHConfig.from_path(str(config_path)) if config_path.exists() else paramiko.SSHConfig()
@@ -107,9 +107,13 @@ class Endpoint:
         # OpenSSH skips IdentityFile entries that do not exist (the defaults among them)
         key_files = ([identity.expanduser()] if identity else []) + [path for path in configured if path.exists()]
         known_hosts = entry.get("userknownhostsfile", str(KNOWN_HOSTS)).split()[0]
-        return cls(hostname=entry.get("hostname", target.host), port=target.port or int(entry.get("port", 22)),
-                   user=target.user or entry.get("user") or getpass.getuser(),
-                   key_files=tuple(str(path) for path in key_files), known_hosts=Path(known_hosts).expanduser())
+        return cls(
+            hostname=entry.get("hostname", target.host),
+            port=target.port or int(entry.get("port", 22)),
+            user=target.user or entry.get("user") or getpass.getuser(),
+            key_files=tuple(str(path) for path in key_files),
+            known_hosts=Path(known_hosts).expanduser(),
+        )
 
     def __str__(self) -> str:
         return f"{self.user}@{self.hostname}" + (f":{self.port}" if self.port != 22 else "")
@@ -124,7 +128,8 @@ class _RefuseUnknown(paramiko.MissingHostKeyPolicy):
     def missing_host_key(self, client, hostname, key):
         raise UnknownHostKey(
             f"its host key ({key.get_name()} {key.fingerprint}) is not in {self.known_hosts}, so the host "
-            f"cannot be verified; if this is the machine's key, run again with --accept-new-host-key to record it")
+            f"cannot be verified; if this is the machine's key, run again with --accept-new-host-key to record it"
+        )
 
 
 class _RecordNew(paramiko.MissingHostKeyPolicy):
@@ -140,7 +145,7 @@ class _RecordNew(paramiko.MissingHostKeyPolicy):
             file.write(("\n" if text and not text.endswith("\n") else "") + HostKeyEntry([hostname], key).to_line())
 
 
-def connect(target: Target, identity: Path | None = None, accept_new_host_key: bool = False) -> "Remote":
+def connect(target: Target, identity: Path | None = None, accept_new_host_key: bool = False) -> Remote:
     """Connect and authenticate; RemoteError names the host and the cause."""
     endpoint = Endpoint.resolve(target, identity)
     client = paramiko.SSHClient()
@@ -150,23 +155,32 @@ def connect(target: Target, identity: Path | None = None, accept_new_host_key: b
     policy = _RecordNew if accept_new_host_key else _RefuseUnknown
     client.set_missing_host_key_policy(policy(endpoint.known_hosts))
     try:
-        client.connect(endpoint.hostname, port=endpoint.port, username=endpoint.user,
-                       key_filename=list(endpoint.key_files) or None, look_for_keys=True, allow_agent=True,
-                       timeout=CONNECT_TIMEOUT_S, banner_timeout=CONNECT_TIMEOUT_S, auth_timeout=CONNECT_TIMEOUT_S)
+        client.connect(
+            endpoint.hostname,
+            port=endpoint.port,
+            username=endpoint.user,
+            key_filename=list(endpoint.key_files) or None,
+            look_for_keys=True,
+            allow_agent=True,
+            timeout=CONNECT_TIMEOUT_S,
+            banner_timeout=CONNECT_TIMEOUT_S,
+            auth_timeout=CONNECT_TIMEOUT_S,
+        )
     except UnknownHostKey as exc:
         raise RemoteError(f"{endpoint}: unknown host: {exc}") from None
     except paramiko.BadHostKeyException as exc:
         raise RemoteError(
             f"{endpoint}: the host key ({exc.key.get_name()} {exc.key.fingerprint}) differs from the one in "
             f"{endpoint.known_hosts}: someone may be in the middle, or the machine was reinstalled; if you know it "
-            f"was, remove the old key with: ssh-keygen -R {shlex.quote(exc.hostname)}") from None
+            f"was, remove the old key with: ssh-keygen -R {shlex.quote(exc.hostname)}"
+        ) from None
     except paramiko.AuthenticationException as exc:
         tried = ", ".join([*endpoint.key_files, "the keys in ~/.ssh", "the SSH agent"])
         why = "" if type(exc) is paramiko.AuthenticationException else f" ({exc})"
         raise RemoteError(f"{endpoint}: authentication failed{why}; tried {tried}") from None
     except socket.gaierror as exc:
         raise RemoteError(f"{endpoint}: cannot resolve host name {endpoint.hostname!r} ({exc.strerror})") from None
-    except (TimeoutError, socket.timeout):
+    except TimeoutError:
         raise RemoteError(f"{endpoint}: unreachable: no answer within {CONNECT_TIMEOUT_S} s") from None
     except paramiko.ssh_exception.NoValidConnectionsError as exc:
         causes = "; ".join(sorted({error.strerror or str(error) for error in exc.errors.values()}))
@@ -185,7 +199,7 @@ class Remote:
         self.name = name
         self.sftp: paramiko.SFTPClient = client.open_sftp()
 
-    def __enter__(self) -> "Remote":
+    def __enter__(self) -> Remote:
         return self
 
     def __exit__(self, *exc_info) -> None:
@@ -210,12 +224,13 @@ class Remote:
         try:
             stdout = channel.makefile("rb").read().decode(errors="replace")
             stderr = channel.makefile_stderr("rb").read().decode(errors="replace")
-        except socket.timeout:
+        except TimeoutError:
             raise RemoteError(f"{self.name}: `{shlex.join(argv)}` did not finish within {timeout} s") from None
         return channel.recv_exit_status(), stdout, stderr
 
-    def start(self, argv: list[str], on_stdout: Callable[[bytes], None],
-              on_stderr: Callable[[bytes], None]) -> "Execution":
+    def start(
+        self, argv: list[str], on_stdout: Callable[[bytes], None], on_stderr: Callable[[bytes], None]
+    ) -> Execution:
         """Start a command whose output is handed to `on_stdout`/`on_stderr` as it arrives."""
         return Execution(self._channel(argv), on_stdout, on_stderr)
 
@@ -234,7 +249,7 @@ class Remote:
         self.makedirs(posixpath.dirname(path))
         self.sftp.mkdir(path)
 
-    def upload(self, files: list["LocalFile"], destination: str) -> None:
+    def upload(self, files: list[LocalFile], destination: str) -> None:
         """Write `files` into the folder `destination` (made if missing)."""
         for folder in sorted({posixpath.dirname(file.name) for file in files}):
             self.makedirs(posixpath.normpath(posixpath.join(destination, folder)))
@@ -259,8 +274,10 @@ class Execution:
 
     def __init__(self, channel: paramiko.Channel, on_stdout, on_stderr):
         self.channel = channel
-        self.pumps = [threading.Thread(target=_pump, args=(channel.recv, on_stdout), daemon=True),
-                      threading.Thread(target=_pump, args=(channel.recv_stderr, on_stderr), daemon=True)]
+        self.pumps = [
+            threading.Thread(target=_pump, args=(channel.recv, on_stdout), daemon=True),
+            threading.Thread(target=_pump, args=(channel.recv_stderr, on_stderr), daemon=True),
+        ]
         for pump in self.pumps:
             pump.start()
 

@@ -14,8 +14,8 @@ import os
 import posixpath
 import subprocess
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 from .. import SOURCE_ROOT as PROJECT_ROOT
 from .connection import LocalFile, Remote, RemoteError
@@ -45,12 +45,19 @@ class Installation:
 def project_files() -> list[LocalFile]:
     """The project's files: those git tracks, plus untracked ones it does not ignore."""
     try:
-        listing = subprocess.run(["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
-                                 cwd=PROJECT_ROOT, capture_output=True, check=True, timeout=60).stdout
+        listing = subprocess.run(
+            ["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
+            cwd=PROJECT_ROOT,
+            capture_output=True,
+            check=True,
+            timeout=60,
+        ).stdout
     except (OSError, subprocess.SubprocessError) as exc:
         detail = getattr(exc, "stderr", b"") or b""
-        raise RemoteError(f"cannot list the project's files with git in {PROJECT_ROOT}: "
-                          f"{detail.decode(errors='replace').strip() or exc}") from None
+        raise RemoteError(
+            f"cannot list the project's files with git in {PROJECT_ROOT}: "
+            f"{detail.decode(errors='replace').strip() or exc}"
+        ) from None
     names = sorted({name for name in listing.decode().split("\0") if name})
     # a tracked file deleted in the working tree is not part of what runs here
     return [LocalFile.read(PROJECT_ROOT, name) for name in names if (PROJECT_ROOT / name).is_file()]
@@ -80,9 +87,11 @@ def root_prefix(remote: Remote) -> tuple[str, ...]:
         return ()
     status, _, stderr = remote.capture(["sudo", "-n", "true"])
     if status != 0:
-        raise RemoteError(f"{remote.name}: the lab needs root there, and this user cannot use sudo without a "
-                          f"password ({stderr.strip() or f'sudo exited with {status}'}); log in as root, or allow "
-                          f"passwordless sudo (NOPASSWD in /etc/sudoers.d)")
+        raise RemoteError(
+            f"{remote.name}: the lab needs root there, and this user cannot use sudo without a "
+            f"password ({stderr.strip() or f'sudo exited with {status}'}); log in as root, or allow "
+            f"passwordless sudo (NOPASSWD in /etc/sudoers.d)"
+        )
     return ("sudo", "-n", "--")
 
 
@@ -106,8 +115,9 @@ def install(remote: Remote, say: Callable[[str], None], relay: Callable[[bytes],
     ready = posixpath.join(installation.root, READY)
     if not remote.exists(ready):
         say(f"{remote.name}: running setup.sh (installs what the machine lacks)")
-        status = remote.start([*installation.as_root, posixpath.join(installation.root, "setup.sh")],
-                              relay, relay).wait(SETUP_TIMEOUT_S)
+        status = remote.start(
+            [*installation.as_root, posixpath.join(installation.root, "setup.sh")], relay, relay
+        ).wait(SETUP_TIMEOUT_S)
         if status != 0:
             outcome = f"did not finish within {SETUP_TIMEOUT_S} s" if status is None else f"failed (exit {status})"
             raise RemoteError(f"{remote.name}: setup.sh {outcome}; its output is above")

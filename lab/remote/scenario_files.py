@@ -23,8 +23,10 @@ def referenced_files(path: Path, scenario: model.Scenario) -> list[str]:
                 source = Path(mount.source)
                 members = source.rglob("*") if source.is_dir() else [source]
                 found |= {member.relative_to(base).as_posix() for member in members if member.is_file()}
-        for spec in (*(f for node in deployment.nodes for f in node.files),
-                     *(f for container in deployment.containers for f in container.files)):
+        for spec in (
+            *(f for node in deployment.nodes for f in node.files),
+            *(f for container in deployment.containers for f in container.files),
+        ):
             if spec.source:
                 found.add(spec.source)
     return sorted(found)

@@ -24,15 +24,21 @@ from pathlib import Path
 
 PROJECT = Path(__file__).resolve().parents[2]
 STOP_WAIT_S = 300  # teardown of a large lab; past this the run is killed (its journal lets the next run clean up)
-DRAIN_S = 5        # output still in flight once the program has exited
+DRAIN_S = 5  # output still in flight once the program has exited
 
 
 class Tether:
     """One tethered program and the relay of its output."""
 
     def __init__(self, argv: list[str]):
-        self.child = subprocess.Popen(argv, cwd=PROJECT, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                                      stderr=subprocess.PIPE, start_new_session=True)
+        self.child = subprocess.Popen(
+            argv,
+            cwd=PROJECT,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            start_new_session=True,
+        )
         self.sinks = {self.child.stdout.fileno(): sys.stdout.fileno(), self.child.stderr.fileno(): sys.stderr.fileno()}
         self.broken: set[int] = set()
         self.stopped = False
@@ -84,7 +90,7 @@ class Tether:
             return
         try:
             while data:
-                data = data[os.write(sink, data):]
+                data = data[os.write(sink, data) :]
         except OSError:  # the session is gone: keep draining so the program never blocks on a full pipe
             self.broken.add(sink)
 

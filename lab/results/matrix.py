@@ -35,8 +35,12 @@ def outcome_matrix(outcomes: Iterable[Mapping[str, Any]], variants: Iterable[str
     """The matrix of outcome rows (results.json's); columns in the order of `variants`, then as they come."""
     outcomes = list(outcomes)
     columns = tuple(dict.fromkeys([*variants, *(o["variant"] for o in outcomes)]))
-    cells = {(o["variant"], o["node"], o["step"]): Cell(o["ok"], o["met"], o["error"], o["expected"], o["duration_s"])
-             for o in outcomes}
-    rows = tuple((node, step, tuple(cells.get((variant, node, step)) for variant in columns))
-                 for node, step in dict.fromkeys((o["node"], o["step"]) for o in outcomes))
+    cells = {
+        (o["variant"], o["node"], o["step"]): Cell(o["ok"], o["met"], o["error"], o["expected"], o["duration_s"])
+        for o in outcomes
+    }
+    rows = tuple(
+        (node, step, tuple(cells.get((variant, node, step)) for variant in columns))
+        for node, step in dict.fromkeys((o["node"], o["step"]) for o in outcomes)
+    )
     return Matrix(columns, rows)

@@ -79,8 +79,12 @@ class RunRecord:
         self.ended: float | None = None
         self.outcomes: list[Outcome] = []
         self.variants: list[dict] = []
-        self.versions = {"lab": __version__, "lab_code": code_hash(), "kernel": platform.release(),
-                         "python": platform.python_version()}
+        self.versions = {
+            "lab": __version__,
+            "lab_code": code_hash(),
+            "kernel": platform.release(),
+            "python": platform.python_version(),
+        }
         (directory / "scenario.yaml").write_bytes(Path(scenario.path).read_bytes())
         self.save()
 
@@ -99,8 +103,9 @@ class RunRecord:
 
     def add_variant(self, name: str, description: str, error: str | None, phases: dict[str, float]) -> None:
         """Record how building and running a variant went, then save."""
-        self.variants.append({"name": name, "description": description, "built": error is None,
-                              "error": error, "phases_s": phases})
+        self.variants.append(
+            {"name": name, "description": description, "built": error is None, "error": error, "phases_s": phases}
+        )
         self.save()
 
     def finish(self) -> None:
@@ -120,14 +125,22 @@ class RunRecord:
             "schema": SCHEMA,
             "run_id": self.run_id,
             "complete": self.ended is not None,
-            "scenario": {"name": self.scenario.name, "description": self.scenario.description,
-                         "path": self.scenario.path, "sha256": self.scenario.sha256},
+            "scenario": {
+                "name": self.scenario.name,
+                "description": self.scenario.description,
+                "path": self.scenario.path,
+                "sha256": self.scenario.sha256,
+            },
             "versions": self.versions,
             "started_at": iso(self.started),
             "ended_at": iso(self.ended) if self.ended else None,
             "variants": self.variants,
-            "summary": {"outcomes": len(self.outcomes), "met": met, "unmet": len(self.outcomes) - met,
-                        "all_met": self.all_met},
+            "summary": {
+                "outcomes": len(self.outcomes),
+                "met": met,
+                "unmet": len(self.outcomes) - met,
+                "all_met": self.all_met,
+            },
             "outcomes": [{k: v for k, v in dataclasses.asdict(o).items()} for o in self.outcomes],
         }
 

@@ -20,7 +20,9 @@ from .source import SourceList, SourceMap
 # Names of kernel objects (bridges, interfaces) are limited to 15 characters.
 IFNAME_RE = re.compile(r"^[A-Za-z][A-Za-z0-9_-]{0,14}$")
 CONTAINER_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$")
-HOSTNAME_RE = re.compile(r"^[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$")
+HOSTNAME_RE = re.compile(
+    r"^[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$"
+)
 MAX_FILE_BYTES = 1 << 20
 FILE_KEYS = {"content", "from", "mode"}
 
@@ -48,7 +50,9 @@ class Checker:
         if value is None:
             return SourceMap(parent.at(key))
         if not isinstance(value, SourceMap):
-            return self.fail(parent.at(key), f"{context}.{key} must be a mapping (name: value lines), not {kind_of(value)}")
+            return self.fail(
+                parent.at(key), f"{context}.{key} must be a mapping (name: value lines), not {kind_of(value)}"
+            )
         return value
 
     def keys(self, mapping: SourceMap, allowed: set[str], context: str) -> None:
@@ -82,9 +86,14 @@ class Checker:
 
     def name(self, value, where: Where, what: str, pattern=IFNAME_RE) -> str | None:
         if not isinstance(value, str) or not pattern.match(value):
-            rule = ("1-15 characters: letters, digits, '-' or '_', starting with a letter "
-                    "(it becomes a kernel interface or bridge name)") if pattern is IFNAME_RE else \
-                   "letters, digits, '-', '_' or '.', starting with a letter or digit, at most 63 characters"
+            rule = (
+                (
+                    "1-15 characters: letters, digits, '-' or '_', starting with a letter "
+                    "(it becomes a kernel interface or bridge name)"
+                )
+                if pattern is IFNAME_RE
+                else "letters, digits, '-', '_' or '.', starting with a letter or digit, at most 63 characters"
+            )
             return self.fail(where, f"{what} name {value!r} is not usable: {rule}")
         return value
 
@@ -134,8 +143,10 @@ class Checker:
             try:
                 argv = shlex.split(value)
             except ValueError as exc:
-                return self.fail(parent.at(key), f"{context}.{key}: cannot split {value!r} into arguments ({exc}); "
-                                                 "write the command as a list")
+                return self.fail(
+                    parent.at(key),
+                    f"{context}.{key}: cannot split {value!r} into arguments ({exc}); write the command as a list",
+                )
         else:
             problems_before = len(self.problems)
             argv = [item for item, _ in self.string_list(parent, key, context)]
@@ -153,7 +164,9 @@ class Checker:
         for path, value in (files or {}).items():
             where = files.key_where[path]
             if not isinstance(path, str) or not path.startswith("/") or ".." in path.split("/") or "\0" in path:
-                self.fail(where, f"{context}.files: {path!r} must be an absolute path without '..', like /etc/taos/taos.cfg")
+                self.fail(
+                    where, f"{context}.files: {path!r} must be an absolute path without '..', like /etc/taos/taos.cfg"
+                )
                 continue
             mode, source = 0o644, ""
             if isinstance(value, SourceMap):
@@ -168,17 +181,26 @@ class Checker:
                 mode_text = self.string(value, "mode", f"{context}.files.{path}", default="644")
                 if mode_text is not None:
                     if not re.fullmatch(r"0?[0-7]{3}", str(mode_text)):
-                        self.fail(value.at("mode"), f"{context}.files.{path}.mode {mode_text!r} is not an octal mode like 644 or 755")
+                        self.fail(
+                            value.at("mode"),
+                            f"{context}.files.{path}.mode {mode_text!r} is not an octal mode like 644 or 755",
+                        )
                     else:
                         mode = int(str(mode_text), 8)
             elif isinstance(value, (str, int, float)) and not isinstance(value, bool):
                 content = str(value)
             else:
-                self.fail(files.at(path), f"{context}.files.{path} must be the file's text, or a mapping with 'content' or 'from'")
+                self.fail(
+                    files.at(path),
+                    f"{context}.files.{path} must be the file's text, or a mapping with 'content' or 'from'",
+                )
                 continue
             if content is not None:
                 if len(content.encode()) > MAX_FILE_BYTES:
-                    self.fail(files.at(path), f"{context}.files.{path} is larger than {MAX_FILE_BYTES} bytes; keep lab files small")
+                    self.fail(
+                        files.at(path),
+                        f"{context}.files.{path} is larger than {MAX_FILE_BYTES} bytes; keep lab files small",
+                    )
                 else:
                     result.append(model.FileSpec(path, content, mode, source))
         return tuple(result)
@@ -189,7 +211,9 @@ class Checker:
             return self.fail(where, f"{what} {value!r} must be a path relative to the scenario's folder")
         resolved = (self.base_dir / value).resolve()
         if not resolved.is_relative_to(self.base_dir.resolve()):
-            return self.fail(where, f"{what} {value!r} leads outside the scenario's folder; keep files beside the scenario")
+            return self.fail(
+                where, f"{what} {value!r} leads outside the scenario's folder; keep files beside the scenario"
+            )
         if not resolved.exists():
             return self.fail(where, f"{what} {value!r} does not exist (looked at {self.base_dir / value})")
         return resolved
@@ -201,7 +225,9 @@ class Checker:
             return None, ""
         source = path.relative_to(self.base_dir.resolve()).as_posix()
         if not path.is_file() or path.stat().st_size > MAX_FILE_BYTES:
-            return self.fail(parent.at(key), f"{context}.{key}: {path} is not a regular file of at most {MAX_FILE_BYTES} bytes"), source
+            return self.fail(
+                parent.at(key), f"{context}.{key}: {path} is not a regular file of at most {MAX_FILE_BYTES} bytes"
+            ), source
         try:
             return path.read_text(), source
         except (OSError, UnicodeDecodeError) as exc:

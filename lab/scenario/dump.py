@@ -22,5 +22,8 @@ def _plain(value):
 
 def scenario_as_data(scenario: model.Scenario) -> dict:
     """Every variant's deployment, steps and expectations, without the file's path and hash."""
-    return {"name": scenario.name, "description": scenario.description,
-            "variants": [_plain(variant) for variant in scenario.variants]}
+    return {
+        "name": scenario.name,
+        "description": scenario.description,
+        "variants": [_plain(variant) for variant in scenario.variants],
+    }

@@ -25,8 +25,18 @@ from .source import SourceList, SourceMap, load_yaml, merge
 
 VAR_NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 VAR_REF_RE = re.compile(r"\$\{([^}]*)\}")
-TOP_KEYS = {"name", "description", "software", "vars", "subnets", "steps", "expect", "captures", "variants",
-            *(kind.section for kind in kinds.KINDS)}
+TOP_KEYS = {
+    "name",
+    "description",
+    "software",
+    "vars",
+    "subnets",
+    "steps",
+    "expect",
+    "captures",
+    "variants",
+    *(kind.section for kind in kinds.KINDS),
+}
 VARIANT_KEYS = {"description", "set"}
 
 
@@ -57,7 +67,6 @@ def _substitute(node, variables: dict, checker: Checker, where: Where):
     return VAR_REF_RE.sub(replace, node)
 
 
-
 def load_scenario(path: str | Path) -> model.Scenario:
     """Read and validate a scenario file; raises ScenarioInvalid."""
     path = Path(path)
@@ -72,12 +81,17 @@ def load_scenario(path: str | Path) -> model.Scenario:
         raise ScenarioInvalid.at(Where(display, 1, 1), "the file is not UTF-8 text") from None
     document = load_yaml(text, display)
     if not isinstance(document, SourceMap):
-        raise ScenarioInvalid.at(Where(display, 1, 1), "a scenario must be a mapping with keys like name, subnets, hosts, steps")
+        raise ScenarioInvalid.at(
+            Where(display, 1, 1), "a scenario must be a mapping with keys like name, subnets, hosts, steps"
+        )
     checker = Checker(path.parent)
     checker.keys(document, TOP_KEYS, "scenario")
     name = checker.string(document, "name", "scenario", required=True)
     if name is not None and not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}", name):
-        checker.fail(document.at("name"), f"scenario name {name!r} must be letters, digits, '-', '_' or '.' (it names the results folder)")
+        checker.fail(
+            document.at("name"),
+            f"scenario name {name!r} must be letters, digits, '-', '_' or '.' (it names the results folder)",
+        )
     description = checker.string(document, "description", "scenario") or ""
 
     variants_map = checker.mapping(document, "variants", "scenario")
@@ -89,31 +103,41 @@ def load_scenario(path: str | Path) -> model.Scenario:
             overrides.append((variant_name, "", None))
             continue
         if not isinstance(spec, SourceMap):
-            checker.fail(variants_map.at(variant_name), f"variant '{variant_name}' must be a mapping with 'description' and 'set'")
+            checker.fail(
+                variants_map.at(variant_name),
+                f"variant '{variant_name}' must be a mapping with 'description' and 'set'",
+            )
             continue
         checker.keys(spec, VARIANT_KEYS, f"variants.{variant_name}")
         override = checker.mapping(spec, "set", f"variants.{variant_name}")
         if override is not None:
             checker.keys(override, TOP_KEYS - {"name", "variants", "description"}, f"variants.{variant_name}.set")
-        overrides.append((variant_name, checker.string(spec, "description", f"variants.{variant_name}") or "", override))
+        overrides.append(
+            (variant_name, checker.string(spec, "description", f"variants.{variant_name}") or "", override)
+        )
     if not overrides:
         overrides.append(("default", "", None))
 
     variants = []
     for variant_name, variant_description, override in overrides:
         merged = merge(document, override) if override else document
-        variants.append(_read_variant(checker, merged, variant_name, variant_description,
-                                      {name for name, _, _ in overrides}))
+        variants.append(
+            _read_variant(checker, merged, variant_name, variant_description, {name for name, _, _ in overrides})
+        )
     if checker.problems:
         raise ScenarioInvalid(checker.problems)
     return model.Scenario(
-        name=name, description=description, path=str(path.resolve()),
-        sha256=hashlib.sha256(raw_bytes).hexdigest(), variants=tuple(variants),
+        name=name,
+        description=description,
+        path=str(path.resolve()),
+        sha256=hashlib.sha256(raw_bytes).hexdigest(),
+        variants=tuple(variants),
     )
 
 
-def _read_variant(checker: Checker, document: SourceMap, variant: str, description: str,
-                  variant_names: set[str]) -> model.Variant:
+def _read_variant(
+    checker: Checker, document: SourceMap, variant: str, description: str, variant_names: set[str]
+) -> model.Variant:
     variables = {}
     vars_map = checker.mapping(document, "vars", "scenario")
     for key, value in (vars_map or {}).items():
@@ -136,8 +160,6 @@ def _read_variant(checker: Checker, document: SourceMap, variant: str, descripti
     return model.Variant(variant, description, deployment, steps, expectations, captures)
 
 
-
-
 def _read_software(checker: Checker, document: SourceMap) -> tuple[model.SoftwareChoice, ...]:
     """One choice per known software: the scenario's, or the software's default."""
     software_map = checker.mapping(document, "software", "scenario") or SourceMap(document.where)
@@ -149,8 +171,10 @@ def _read_software(checker: Checker, document: SourceMap) -> tuple[model.Softwar
     for software in SOFTWARE:
         mode = software_map.get(software.name, software.default)
         if mode not in software.modes:
-            checker.fail(software_map.at(software.name),
-                         f"software.{software.name}: {mode!r} is not one of: {', '.join(software.modes)}")
+            checker.fail(
+                software_map.at(software.name),
+                f"software.{software.name}: {mode!r} is not one of: {', '.join(software.modes)}",
+            )
             mode = software.default
         choices.append(software.choice(mode))
     return tuple(choices)
@@ -170,7 +194,10 @@ def _read_deployment(checker: Checker, document: SourceMap) -> model.Deployment:
             if checker.name(node_name, where, "node") is None:
                 continue
             if node_name in seen:
-                checker.fail(where, f"node name '{node_name}' is used twice (first at line {seen[node_name].line}); names must be unique")
+                checker.fail(
+                    where,
+                    f"node name '{node_name}' is used twice (first at line {seen[node_name].line}); names must be unique",
+                )
                 continue
             seen[node_name] = where
             if not isinstance(spec, SourceMap):

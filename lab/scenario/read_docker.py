@@ -23,8 +23,10 @@ def expand_publish(text: str) -> list[model.Publish] | str:
     """Expand one `docker run -p` value into single ports, or return why it is wrong."""
     match = PUBLISH_RE.match(text)
     if not match:
-        return ("write it as docker run -p does, with the host port: "
-                "'16030:6030', '16030-16042:6030-6042', '16030:6030/udp' or '10.0.31.2:16030:6030'")
+        return (
+            "write it as docker run -p does, with the host port: "
+            "'16030:6030', '16030-16042:6030-6042', '16030:6030/udp' or '10.0.31.2:16030:6030'"
+        )
     protocol = match.group("proto") or "tcp"
     if protocol not in ("tcp", "udp", "sctp"):
         return f"protocol '{protocol}' is not tcp, udp or sctp"
@@ -41,11 +43,15 @@ def expand_publish(text: str) -> list[model.Publish] | str:
     if host_high - host_low != cont_high - cont_low:
         return "the host and container ranges must be equally long"
     host_ip = IPv4Address(match.group("ip")) if match.group("ip") else None
-    return [model.Publish(host_ip, host_low + offset, cont_low + offset, protocol)
-            for offset in range(host_high - host_low + 1)]
+    return [
+        model.Publish(host_ip, host_low + offset, cont_low + offset, protocol)
+        for offset in range(host_high - host_low + 1)
+    ]
 
 
-def read_docker_networks(checker: Checker, spec: SourceMap, context: str, subnets: dict[str, IPv4Network]) -> tuple[list[model.DockerNetwork], set[str]]:
+def read_docker_networks(
+    checker: Checker, spec: SourceMap, context: str, subnets: dict[str, IPv4Network]
+) -> tuple[list[model.DockerNetwork], set[str]]:
     """A Docker host's valid user-defined networks (none may overlap a LAN or another network),
     and the names of all it declares."""
     networks = []
@@ -57,29 +63,45 @@ def read_docker_networks(checker: Checker, spec: SourceMap, context: str, subnet
             checker.fail(networks_map.at(net_name), f"{net_context} must be a mapping with subnet and gateway")
             continue
         checker.keys(net_spec, NETWORK_KEYS, net_context)
-        subnet = checker.network(net_spec.get("subnet"), net_spec.at("subnet"), f"{net_context}.subnet") \
-            if "subnet" in net_spec else checker.fail(net_spec.where, f"{net_context}: 'subnet' is missing; add it, like 172.19.0.0/16")
-        gateway = checker.address(net_spec["gateway"], net_spec.at("gateway"), f"{net_context}.gateway") \
-            if "gateway" in net_spec else (subnet[1] if subnet else None)
+        subnet = (
+            checker.network(net_spec.get("subnet"), net_spec.at("subnet"), f"{net_context}.subnet")
+            if "subnet" in net_spec
+            else checker.fail(net_spec.where, f"{net_context}: 'subnet' is missing; add it, like 172.19.0.0/16")
+        )
+        gateway = (
+            checker.address(net_spec["gateway"], net_spec.at("gateway"), f"{net_context}.gateway")
+            if "gateway" in net_spec
+            else (subnet[1] if subnet else None)
+        )
         if subnet and gateway and gateway not in subnet:
-            checker.fail(net_spec.at("gateway"), f"{net_context}.gateway {gateway} is not in {subnet}; use e.g. {subnet[1]}")
+            checker.fail(
+                net_spec.at("gateway"), f"{net_context}.gateway {gateway} is not in {subnet}; use e.g. {subnet[1]}"
+            )
         bridge = checker.string(net_spec, "bridge", net_context, default=f"br-{net_name}"[:15])
         if bridge is not None:
             checker.name(bridge, net_spec.at("bridge"), "bridge")
         if subnet:
             for subnet_name, lan in subnets.items():
                 if subnet.overlaps(lan):
-                    checker.fail(net_spec.at("subnet"), f"{net_context}.subnet {subnet} overlaps subnet '{subnet_name}' ({lan}); "
-                                                        "pick a range that no LAN uses")
+                    checker.fail(
+                        net_spec.at("subnet"),
+                        f"{net_context}.subnet {subnet} overlaps subnet '{subnet_name}' ({lan}); "
+                        "pick a range that no LAN uses",
+                    )
             for other in networks:
                 if subnet.overlaps(other.subnet):
-                    checker.fail(net_spec.at("subnet"), f"{net_context}.subnet {subnet} overlaps Docker network '{other.name}' ({other.subnet})")
+                    checker.fail(
+                        net_spec.at("subnet"),
+                        f"{net_context}.subnet {subnet} overlaps Docker network '{other.name}' ({other.subnet})",
+                    )
         if subnet and gateway and bridge:
             networks.append(model.DockerNetwork(net_name, subnet, gateway, bridge))
     return networks, set(networks_map or {})
 
 
-def read_publish(checker: Checker, cspec: SourceMap, ccontext: str, cname: str, published: dict) -> tuple[list[tuple[str, Where]], list[model.Publish]]:
+def read_publish(
+    checker: Checker, cspec: SourceMap, ccontext: str, cname: str, published: dict
+) -> tuple[list[tuple[str, Where]], list[model.Publish]]:
     """A container's `-p` values and the single ports they expand to; a host port may be taken once
     per Docker host (`published` holds those already taken)."""
     publish_texts = checker.string_list(cspec, "publish", ccontext)
@@ -94,16 +116,27 @@ def read_publish(checker: Checker, cspec: SourceMap, ccontext: str, cname: str, 
             if key in published:
                 other_ip, other_where, other_container = published[key]
                 if other_ip is None or port.host_ip is None or other_ip == port.host_ip:
-                    checker.fail(where, f"{ccontext}.publish: host port {port.host_port}/{port.protocol} is already published "
-                                        f"by {other_container} (line {other_where.line}); a host port can be published once")
+                    checker.fail(
+                        where,
+                        f"{ccontext}.publish: host port {port.host_port}/{port.protocol} is already published "
+                        f"by {other_container} (line {other_where.line}); a host port can be published once",
+                    )
                     continue
             published[key] = (port.host_ip, where, cname)
             ports.append(port)
     return publish_texts, ports
 
 
-def read_container(checker: Checker, containers_map: SourceMap, cname: str, context: str, host_name: str,
-                   networks: list[model.DockerNetwork], network_names: set[str], published: dict) -> model.Container | None:
+def read_container(
+    checker: Checker,
+    containers_map: SourceMap,
+    cname: str,
+    context: str,
+    host_name: str,
+    networks: list[model.DockerNetwork],
+    network_names: set[str],
+    published: dict,
+) -> model.Container | None:
     """One container of a Docker host, or None when it has problems (they are recorded)."""
     cspec = containers_map[cname]
     ccontext = f"{context}.containers.{cname}"
@@ -121,11 +154,20 @@ def read_container(checker: Checker, containers_map: SourceMap, cname: str, cont
     if net_name is not None and network is None and net_name in network_names:
         return None  # the network itself is broken and already reported
     if net_name is not None and network is None:
-        checker.fail(cspec.at("network"), f"{ccontext}.network: no Docker network '{net_name}' on {host_name}; "
-                                          f"networks are: {', '.join(by_name) or 'none'}")
+        checker.fail(
+            cspec.at("network"),
+            f"{ccontext}.network: no Docker network '{net_name}' on {host_name}; "
+            f"networks are: {', '.join(by_name) or 'none'}",
+        )
         return None
-    ip = checker.address(cspec["ip"], cspec.at("ip"), f"{ccontext}.ip") if "ip" in cspec else \
-        checker.fail(cspec.where, f"{ccontext}: 'ip' is missing; give the container a static address in {network.subnet if network else 'its network'}")
+    ip = (
+        checker.address(cspec["ip"], cspec.at("ip"), f"{ccontext}.ip")
+        if "ip" in cspec
+        else checker.fail(
+            cspec.where,
+            f"{ccontext}: 'ip' is missing; give the container a static address in {network.subnet if network else 'its network'}",
+        )
+    )
     if ip is not None and network is not None:
         if ip not in network.subnet:
             checker.fail(cspec.at("ip"), f"{ccontext}.ip {ip} is not in network {network.name} ({network.subnet})")
@@ -159,33 +201,53 @@ def read_container(checker: Checker, containers_map: SourceMap, cname: str, cont
     if "ready" in cspec:
         match = re.fullmatch(r"tcp:(\d{1,5})", str(cspec["ready"]))
         if not match or not 1 <= int(match.group(1)) <= 65535:
-            checker.fail(cspec.at("ready"), f"{ccontext}.ready {cspec['ready']!r} must be 'tcp:PORT', the container "
-                                            "port that accepts connections once its service is up, like tcp:6030")
+            checker.fail(
+                cspec.at("ready"),
+                f"{ccontext}.ready {cspec['ready']!r} must be 'tcp:PORT', the container "
+                "port that accepts connections once its service is up, like tcp:6030",
+            )
         else:
             ready = ("tcp", int(match.group(1)))
     if None in (hostname, network, ip, command):
         return None
     return model.Container(
-        name=cname, docker_host=host_name, hostname=hostname, network=network.name, ip=ip,
-        publish=tuple(text for text, _ in publish_texts), ports=tuple(ports),
-        environment=tuple(environment), mounts=tuple(mounts), command=command, files=files, ready=ready)
+        name=cname,
+        docker_host=host_name,
+        hostname=hostname,
+        network=network.name,
+        ip=ip,
+        publish=tuple(text for text, _ in publish_texts),
+        ports=tuple(ports),
+        environment=tuple(environment),
+        mounts=tuple(mounts),
+        command=command,
+        files=files,
+        ready=ready,
+    )
 
 
-def read_docker_host(checker: Checker, spec: SourceMap, context: str, subnets: dict[str, IPv4Network],
-                     node_fields: dict) -> model.DockerHost:
+def read_docker_host(
+    checker: Checker, spec: SourceMap, context: str, subnets: dict[str, IPv4Network], node_fields: dict
+) -> model.DockerHost:
     """A Docker host node: the shared node fields plus its networks, containers and dockerd options."""
     networks, network_names = read_docker_networks(checker, spec, context, subnets)
     containers = []
     published: dict[tuple[str, int], tuple[IPv4Address | None, Where, str]] = {}
     containers_map = checker.mapping(spec, "containers", context)
     for cname in containers_map or {}:
-        container = read_container(checker, containers_map, cname, context, node_fields["name"], networks, network_names, published)
+        container = read_container(
+            checker, containers_map, cname, context, node_fields["name"], networks, network_names, published
+        )
         if container is not None:
             containers.append(container)
     userland_proxy = spec.get("userland_proxy", True)
     if not isinstance(userland_proxy, bool):
-        checker.fail(spec.at("userland_proxy"), f"{context}.userland_proxy must be true or false (dockerd's "
-                                                f"--userland-proxy; Docker's default is true), not {kind_of(userland_proxy)}")
+        checker.fail(
+            spec.at("userland_proxy"),
+            f"{context}.userland_proxy must be true or false (dockerd's "
+            f"--userland-proxy; Docker's default is true), not {kind_of(userland_proxy)}",
+        )
         userland_proxy = True
-    return model.DockerHost(**node_fields, networks=tuple(networks), containers=tuple(containers),
-                            userland_proxy=userland_proxy)
+    return model.DockerHost(
+        **node_fields, networks=tuple(networks), containers=tuple(containers), userland_proxy=userland_proxy
+    )

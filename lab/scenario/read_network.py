@@ -36,14 +36,19 @@ def read_subnets(checker: Checker, document: SourceMap) -> dict[str, IPv4Network
             continue
         for other, other_net in subnets.items():
             if network.overlaps(other_net):
-                checker.fail(where, f"subnets.{subnet_name} ({network}) overlaps subnet '{other}' ({other_net}) "
-                                    f"at line {subnet_where[other].line}; subnets must not overlap")
+                checker.fail(
+                    where,
+                    f"subnets.{subnet_name} ({network}) overlaps subnet '{other}' ({other_net}) "
+                    f"at line {subnet_where[other].line}; subnets must not overlap",
+                )
         subnets[subnet_name] = network
         subnet_where[subnet_name] = where
     return subnets
 
 
-def read_interfaces(checker: Checker, spec: SourceMap, context: str, subnets: dict[str, IPv4Network]) -> tuple[model.Interface, ...]:
+def read_interfaces(
+    checker: Checker, spec: SourceMap, context: str, subnets: dict[str, IPv4Network]
+) -> tuple[model.Interface, ...]:
     """A node's addresses, one per subnet it is on."""
     interfaces = checker.mapping(spec, "interfaces", context, required=True)
     result = []
@@ -51,8 +56,11 @@ def read_interfaces(checker: Checker, spec: SourceMap, context: str, subnets: di
         where = interfaces.at(subnet_name)
         if subnet_name not in subnets:
             hint = closest(subnet_name, subnets)
-            checker.fail(interfaces.key_where[subnet_name],
-                         f"{context}.interfaces: no subnet '{subnet_name}'" + (f"; did you mean '{hint}'?" if hint else f"; subnets are: {', '.join(subnets) or 'none'}"))
+            checker.fail(
+                interfaces.key_where[subnet_name],
+                f"{context}.interfaces: no subnet '{subnet_name}'"
+                + (f"; did you mean '{hint}'?" if hint else f"; subnets are: {', '.join(subnets) or 'none'}"),
+            )
             continue
         network = subnets[subnet_name]
         text = str(value)
@@ -60,11 +68,17 @@ def read_interfaces(checker: Checker, spec: SourceMap, context: str, subnets: di
             try:
                 interface = IPv4Interface(text)
             except ValueError:
-                checker.fail(where, f"{context}.interfaces.{subnet_name}: {text!r} is not an IPv4 address; write it like {network[5]}")
+                checker.fail(
+                    where,
+                    f"{context}.interfaces.{subnet_name}: {text!r} is not an IPv4 address; write it like {network[5]}",
+                )
                 continue
             if interface.network != network:
-                checker.fail(where, f"{context}.interfaces.{subnet_name}: {text} is not in subnet {subnet_name} ({network}); "
-                                    f"use an address like {network[5]}/{network.prefixlen}")
+                checker.fail(
+                    where,
+                    f"{context}.interfaces.{subnet_name}: {text} is not in subnet {subnet_name} ({network}); "
+                    f"use an address like {network[5]}/{network.prefixlen}",
+                )
                 continue
         else:
             address = checker.address(text, where, f"{context}.interfaces.{subnet_name}")
@@ -72,11 +86,17 @@ def read_interfaces(checker: Checker, spec: SourceMap, context: str, subnets: di
                 continue
             interface = IPv4Interface(f"{address}/{network.prefixlen}")
             if address not in network:
-                checker.fail(where, f"{context}.interfaces.{subnet_name}: {address} is not in subnet {subnet_name} ({network}); "
-                                    f"use an address like {network[5]}")
+                checker.fail(
+                    where,
+                    f"{context}.interfaces.{subnet_name}: {address} is not in subnet {subnet_name} ({network}); "
+                    f"use an address like {network[5]}",
+                )
                 continue
         if network.prefixlen < 31 and interface.ip in (network.network_address, network.broadcast_address):
-            checker.fail(where, f"{context}.interfaces.{subnet_name}: {interface.ip} is the subnet's network or broadcast address")
+            checker.fail(
+                where,
+                f"{context}.interfaces.{subnet_name}: {interface.ip} is the subnet's network or broadcast address",
+            )
             continue
         result.append(model.Interface(subnet_name, interface))
     if interfaces is not None and not interfaces and "interfaces" in spec:
@@ -104,17 +124,27 @@ def read_routes(checker: Checker, spec: SourceMap, context: str, os_profile: str
             via = checker.address(match.group(2), where, f"{context}.routes[{index}] gateway")
         elif isinstance(item, str) and (match := WINDOWS_ROUTE_RE.match(item.strip())):
             if os_profile != "windows":
-                checker.fail(where, f"{context}.routes[{index}]: Windows route syntax needs 'os: windows'; "
-                                    f"on Linux write '{match.group(1)}/<prefix> via {match.group(3)}'")
+                checker.fail(
+                    where,
+                    f"{context}.routes[{index}]: Windows route syntax needs 'os: windows'; "
+                    f"on Linux write '{match.group(1)}/<prefix> via {match.group(3)}'",
+                )
                 continue
             try:
                 destination = IPv4Network(f"{match.group(1)}/{match.group(2)}", strict=True)
             except ValueError as exc:
-                checker.fail(where, f"{context}.routes[{index}]: destination {match.group(1)} mask {match.group(2)} is not a subnet ({exc})")
+                checker.fail(
+                    where,
+                    f"{context}.routes[{index}]: destination {match.group(1)} mask {match.group(2)} is not a subnet ({exc})",
+                )
                 continue
             via = checker.address(match.group(3), where, f"{context}.routes[{index}] gateway")
         else:
-            example = "route add 172.19.0.0 mask 255.255.0.0 10.0.31.2" if os_profile == "windows" else "172.19.0.0/16 via 10.0.31.2"
+            example = (
+                "route add 172.19.0.0 mask 255.255.0.0 10.0.31.2"
+                if os_profile == "windows"
+                else "172.19.0.0/16 via 10.0.31.2"
+            )
             checker.fail(where, f"{context}.routes[{index}]: cannot read route {item!r}; write it like '{example}'")
             continue
         if destination is not None and via is not None:
@@ -122,25 +152,34 @@ def read_routes(checker: Checker, spec: SourceMap, context: str, os_profile: str
     return result
 
 
-def read_node_fields(checker: Checker, spec: SourceMap, name: str, kind: str, context: str,
-                     subnets: dict[str, IPv4Network]) -> dict:
+def read_node_fields(
+    checker: Checker, spec: SourceMap, name: str, kind: str, context: str, subnets: dict[str, IPv4Network]
+) -> dict:
     """The fields every node kind shares (model.Node's), read from its mapping."""
     os_profile = checker.string(spec, "os", context, default="linux")
     if os_profile not in OS_PROFILES:
-        checker.fail(spec.at("os"), f"{context}.os {os_profile!r} is not a profile; use one of: {', '.join(OS_PROFILES)}")
+        checker.fail(
+            spec.at("os"), f"{context}.os {os_profile!r} is not a profile; use one of: {', '.join(OS_PROFILES)}"
+        )
         os_profile = "linux"
     interfaces = read_interfaces(checker, spec, context, subnets)
     gateway = None
     if spec.get("gateway") is not None:
         gateway = checker.address(spec["gateway"], spec.at("gateway"), f"{context}.gateway")
         if gateway is not None and interfaces and not any(gateway in i.address.network for i in interfaces):
-            checker.fail(spec.at("gateway"), f"{context}.gateway {gateway} is not on any of this node's subnets "
-                                             f"({', '.join(str(i.address.network) for i in interfaces)})")
+            checker.fail(
+                spec.at("gateway"),
+                f"{context}.gateway {gateway} is not on any of this node's subnets "
+                f"({', '.join(str(i.address.network) for i in interfaces)})",
+            )
     routes = read_routes(checker, spec, context, os_profile)
     for route, where in routes:
         if interfaces and not any(route.via in i.address.network for i in interfaces):
-            checker.fail(where, f"{context}.routes: gateway {route.via} of {route.destination} is not on any of this "
-                                "node's subnets; a route's gateway must be a neighbour")
+            checker.fail(
+                where,
+                f"{context}.routes: gateway {route.via} of {route.destination} is not on any of this "
+                "node's subnets; a route's gateway must be a neighbour",
+            )
     hosts = []
     hosts_map = checker.mapping(spec, "hosts", context)
     for host_name, address in (hosts_map or {}).items():
@@ -158,11 +197,22 @@ def read_node_fields(checker: Checker, spec: SourceMap, name: str, kind: str, co
     files = checker.files(spec, context)
     for file in files:
         if not file.path.startswith("/etc/"):
-            checker.fail(spec["files"].key_where[file.path], f"{context}.files: {file.path} is outside /etc; on nodes the lab "
-                                                             "places files under /etc only (each node has a private /etc)")
-    return dict(name=name, kind=kind, interfaces=interfaces, gateway=gateway, routes=tuple(r for r, _ in routes), os=os_profile,
-                hosts=tuple(hosts), dns=tuple(dns), files=files)
-
+            checker.fail(
+                spec["files"].key_where[file.path],
+                f"{context}.files: {file.path} is outside /etc; on nodes the lab "
+                "places files under /etc only (each node has a private /etc)",
+            )
+    return dict(
+        name=name,
+        kind=kind,
+        interfaces=interfaces,
+        gateway=gateway,
+        routes=tuple(r for r, _ in routes),
+        os=os_profile,
+        hosts=tuple(hosts),
+        dns=tuple(dns),
+        files=files,
+    )
 
 
 def check_unique_addresses(checker: Checker, specs: dict[str, SourceMap], nodes: list[model.Node]) -> None:
@@ -171,7 +221,10 @@ def check_unique_addresses(checker: Checker, specs: dict[str, SourceMap], nodes:
 
     def claim(address, owner, where):
         if address in owners:
-            checker.fail(where, f"address {address} of {owner} is already used by {owners[address]}; every address must be unique")
+            checker.fail(
+                where,
+                f"address {address} of {owner} is already used by {owners[address]}; every address must be unique",
+            )
         else:
             owners[address] = owner
 
@@ -183,7 +236,11 @@ def check_unique_addresses(checker: Checker, specs: dict[str, SourceMap], nodes:
             for container in node.containers:
                 claim(container.ip, f"container {container.name}", spec["containers"][container.name].at("ip"))
             for network in node.networks:
-                claim(network.gateway, f"the gateway of Docker network {network.name}", spec["networks"][network.name].where)
+                claim(
+                    network.gateway,
+                    f"the gateway of Docker network {network.name}",
+                    spec["networks"][network.name].where,
+                )
 
 
 def read_captures(checker: Checker, document: SourceMap, deployment: model.Deployment) -> tuple[model.Capture, ...]:

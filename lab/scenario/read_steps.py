@@ -28,7 +28,9 @@ def read_steps(checker: Checker, document: SourceMap, known_targets: set[str]) -
     for index, spec in enumerate(steps_value):
         context = f"steps[{index}]"
         if not isinstance(spec, SourceMap):
-            checker.fail(steps_value.at(index), f"{context} must be a mapping with name, on and one action (run, ping, tcp, udp)")
+            checker.fail(
+                steps_value.at(index), f"{context} must be a mapping with name, on and one action (run, ping, tcp, udp)"
+            )
             continue
         checker.keys(spec, STEP_KEYS, context)
         name = checker.string(spec, "name", context, required=True)
@@ -42,16 +44,25 @@ def read_steps(checker: Checker, document: SourceMap, known_targets: set[str]) -
         for target, where in checker.string_list(spec, "on", context):
             if target not in known_targets:
                 hint = closest(target, known_targets)
-                checker.fail(where, f"{context}.on: no node or container '{target}'" + (f"; did you mean '{hint}'?" if hint else ""))
+                checker.fail(
+                    where,
+                    f"{context}.on: no node or container '{target}'" + (f"; did you mean '{hint}'?" if hint else ""),
+                )
             elif (name, target) in names:
-                checker.fail(where, f"{context}: already runs on {target} (line {names[(name, target)].line}); a step name "
-                                    "may repeat only for other nodes (to give each node its own command)")
+                checker.fail(
+                    where,
+                    f"{context}: already runs on {target} (line {names[(name, target)].line}); a step name "
+                    "may repeat only for other nodes (to give each node its own command)",
+                )
             else:
                 names[(name, target)] = where
                 on.append(target)
         actions = [key for key in ("run", *PROBES) if key in spec]
         if len(actions) != 1:
-            checker.fail(spec.where, f"{context}: give exactly one action of: run, ping, tcp, udp (found {', '.join(actions) or 'none'})")
+            checker.fail(
+                spec.where,
+                f"{context}: give exactly one action of: run, ping, tcp, udp (found {', '.join(actions) or 'none'})",
+            )
             continue
         kind = actions[0]
         action = None
@@ -83,13 +94,17 @@ def read_steps(checker: Checker, document: SourceMap, known_targets: set[str]) -
                 counts = []
                 count_map = checker.mapping(rule, "output_count", f"{context}.success")
                 for text, _ in (count_map or {}).items():
-                    times = checker.number(count_map, text, f"{context}.success.output_count", None, 1, 10000, integer=True)
+                    times = checker.number(
+                        count_map, text, f"{context}.success.output_count", None, 1, 10000, integer=True
+                    )
                     if times is not None:
                         counts.append((str(text), times))
                 success = model.SuccessRule(
                     exit_code=exit_code,
                     output_count=tuple(counts),
-                    output_contains=tuple(t for t, _ in checker.string_list(rule, "output_contains", f"{context}.success")),
+                    output_contains=tuple(
+                        t for t, _ in checker.string_list(rule, "output_contains", f"{context}.success")
+                    ),
                     output_lacks=tuple(t for t, _ in checker.string_list(rule, "output_lacks", f"{context}.success")),
                 )
         until = None
@@ -108,14 +123,18 @@ def read_steps(checker: Checker, document: SourceMap, known_targets: set[str]) -
     return tuple(steps)
 
 
-def read_expectations(checker: Checker, document: SourceMap, variant: str, variant_names: set[str],
-                      steps: tuple[model.Step, ...]) -> tuple[tuple[str, str, model.Expectation], ...]:
+def read_expectations(
+    checker: Checker, document: SourceMap, variant: str, variant_names: set[str], steps: tuple[model.Step, ...]
+) -> tuple[tuple[str, str, model.Expectation], ...]:
     """The expectations of one variant as (node, step, expectation); a later rule overrides an earlier one."""
     if "expect" not in document or document["expect"] is None:
         return ()
     rules = document["expect"]
     if not isinstance(rules, SourceList):
-        checker.fail(document.at("expect"), "expect must be a list of rules like '- {step: show-dnodes, node: remote-client, fail: Unable}'")
+        checker.fail(
+            document.at("expect"),
+            "expect must be a list of rules like '- {step: show-dnodes, node: remote-client, fail: Unable}'",
+        )
         return ()
     step_nodes: dict[str, tuple[str, ...]] = {}
     for step in steps:
@@ -128,17 +147,24 @@ def read_expectations(checker: Checker, document: SourceMap, variant: str, varia
             continue
         checker.keys(rule, EXPECT_KEYS, context)
         if ("ok" in rule) == ("fail" in rule):
-            checker.fail(rule.where, f"{context}: give exactly one of 'ok: true' or 'fail: TEXT THE OUTPUT MUST CONTAIN'")
+            checker.fail(
+                rule.where, f"{context}: give exactly one of 'ok: true' or 'fail: TEXT THE OUTPUT MUST CONTAIN'"
+            )
             continue
         if "ok" in rule and rule["ok"] is not True:
             checker.fail(rule.at("ok"), f"{context}.ok must be true; to expect a failure write 'fail: TEXT'")
             continue
-        expectation = model.Expectation() if "ok" in rule else model.Expectation(
-            ok=False, contains="" if rule["fail"] is True else str(rule["fail"]))
+        expectation = (
+            model.Expectation()
+            if "ok" in rule
+            else model.Expectation(ok=False, contains="" if rule["fail"] is True else str(rule["fail"]))
+        )
         variants = [v for v, _ in checker.string_list(rule, "variant", context)]
         for name, where in checker.string_list(rule, "variant", context):
             if name not in variant_names:
-                checker.fail(where, f"{context}.variant: no variant '{name}'; variants are: {', '.join(sorted(variant_names))}")
+                checker.fail(
+                    where, f"{context}.variant: no variant '{name}'; variants are: {', '.join(sorted(variant_names))}"
+                )
         if variants and variant not in variants:
             continue
         wanted_steps = checker.string_list(rule, "step", context) or [(s, rule.where) for s in step_nodes]
@@ -149,8 +175,11 @@ def read_expectations(checker: Checker, document: SourceMap, variant: str, varia
             nodes = checker.string_list(rule, "node", context) or [(n, rule.where) for n in step_nodes[step_name]]
             for node_name, node_where in nodes:
                 if node_name not in step_nodes[step_name]:
-                    checker.fail(node_where, f"{context}.node: step '{step_name}' does not run on '{node_name}' "
-                                             f"(it runs on {', '.join(step_nodes[step_name])})")
+                    checker.fail(
+                        node_where,
+                        f"{context}.node: step '{step_name}' does not run on '{node_name}' "
+                        f"(it runs on {', '.join(step_nodes[step_name])})",
+                    )
                     continue
                 result[(node_name, step_name)] = expectation
     return tuple((node, step, expectation) for (node, step), expectation in result.items())

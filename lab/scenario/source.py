@@ -67,7 +67,9 @@ def _convert(file: str, node: yaml.Node, constructor: yaml.constructor.SafeConst
                 raise ScenarioInvalid.at(_where(file, key_node), "a key must be a plain name, not a list or mapping")
             key = key_node.value
             if key == "<<":
-                raise ScenarioInvalid.at(_where(file, key_node), "YAML merge keys (<<) are not supported; write the keys out")
+                raise ScenarioInvalid.at(
+                    _where(file, key_node), "YAML merge keys (<<) are not supported; write the keys out"
+                )
             if key in result:
                 first = result.key_where[key]
                 raise ScenarioInvalid.at(

@@ -32,7 +32,8 @@ class TDengine(Software):
             if not found or not found.startswith("/usr/"):
                 raise MachineUnfit(
                     f"software tdengine: installed needs '{program}' under /usr on this machine "
-                    f"(found: {found or 'nothing'}); install TDengine 2.x or use 'tdengine: emulated'")
+                    f"(found: {found or 'nothing'}); install TDengine 2.x or use 'tdengine: emulated'"
+                )
 
     def path_dirs(self, choice: model.SoftwareChoice) -> list[str]:
         return [str(EMULATED_BIN)] if choice.mode == "emulated" else []

@@ -7,8 +7,8 @@ expected, and whether that expectation was met.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 from ..commands import CommandResult, CommandRunner
 from ..scenario import model
@@ -92,19 +92,32 @@ def run_step(variant: model.Variant, step: model.Step, target: str, runner: Comm
         if time.monotonic() + step.until.interval_s >= deadline:
             ok = False
             seen = result.output.count(step.until.text)
-            why = why or f"{step.until.text!r} seen {seen} time(s), wanted {step.until.times}, within {step.timeout_s:g}s"
+            why = (
+                why or f"{step.until.text!r} seen {seen} time(s), wanted {step.until.times}, within {step.timeout_s:g}s"
+            )
             break
         time.sleep(step.until.interval_s)
     expectation = variant.expectation(target, step.name)
     return Outcome(
-        variant=variant.name, node=target, step=step.name, ok=ok, expected=str(expectation),
-        met=expectation_met(expectation, ok, result.output), exit_code=result.exit_code,
-        duration_s=round(time.monotonic() - started, 3), output=result.output, error=why,
-        argv=tuple(argv), started_at=round(started_at, 6), attempts=attempts)
+        variant=variant.name,
+        node=target,
+        step=step.name,
+        ok=ok,
+        expected=str(expectation),
+        met=expectation_met(expectation, ok, result.output),
+        exit_code=result.exit_code,
+        duration_s=round(time.monotonic() - started, 3),
+        output=result.output,
+        error=why,
+        argv=tuple(argv),
+        started_at=round(started_at, 6),
+        attempts=attempts,
+    )
 
 
-def run_steps(variant: model.Variant, runner_for: Callable[[str], CommandRunner],
-              on_outcome: Callable[[Outcome], None]) -> list[Outcome]:
+def run_steps(
+    variant: model.Variant, runner_for: Callable[[str], CommandRunner], on_outcome: Callable[[Outcome], None]
+) -> list[Outcome]:
     """Run every step on each of its targets, in order; report each outcome as it comes."""
     outcomes = []
     for step in variant.steps:

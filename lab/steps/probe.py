@@ -46,7 +46,7 @@ def tcp(address: str, port: int, timeout: float) -> tuple[bool, str]:
         sock.settimeout(timeout)
         try:
             sock.connect((address, port))
-        except socket.timeout:
+        except TimeoutError:
             return False, "no answer (timed out)"
         except OSError as error:
             return False, describe_error(error)
@@ -61,7 +61,7 @@ def udp(address: str, port: int, timeout: float) -> tuple[bool, str]:
             sock.connect((address, port))
             sock.send(b"lab-probe\n")
             reply, sender = sock.recvfrom(65535)
-        except socket.timeout:
+        except TimeoutError:
             return False, "no answer (timed out)"
         except OSError as error:
             return False, describe_error(error)

@@ -14,9 +14,23 @@ import time
 
 from .epset import EpSet
 from .errors import FQDN_ERROR, NETWORK_UNAVAIL, REDIRECT, TaosError
-from .protocol import (CONNECT, CREATE_DNODE, DROP_DNODE, HEADER_SIZE, HEARTBEAT, RETRIEVE, SHOW,
-                       TCP, Message, ProtocolError, choose_transport, decode, decode_body,
-                       decode_header, encode)
+from .protocol import (
+    CONNECT,
+    CREATE_DNODE,
+    DROP_DNODE,
+    HEADER_SIZE,
+    HEARTBEAT,
+    RETRIEVE,
+    SHOW,
+    TCP,
+    Message,
+    ProtocolError,
+    choose_transport,
+    decode,
+    decode_body,
+    decode_header,
+    encode,
+)
 from .shellfmt import Column
 
 UDP_RESENDS = 3
@@ -176,6 +190,7 @@ class Connection:
 
     def start_heartbeat(self):
         """Heartbeat every shellActivityTimer/2 s (1.5 s) in a thread until :meth:`close`."""
+
         def beat():
             while not self._stop.wait(self.heartbeat_interval):
                 try:

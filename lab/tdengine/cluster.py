@@ -85,14 +85,17 @@ class ClusterTable:
     @classmethod
     def from_json(cls, data):
         """Inverse of :meth:`to_json`; raises KeyError/TypeError/ValueError on bad data."""
-        table = cls(cluster_id=str(data["cluster_id"]), term=int(data["term"]),
-                    master_id=int(data["master_id"]), next_id=int(data["next_id"]),
-                    version=int(data["version"]))
+        table = cls(
+            cluster_id=str(data["cluster_id"]),
+            term=int(data["term"]),
+            master_id=int(data["master_id"]),
+            next_id=int(data["next_id"]),
+            version=int(data["version"]),
+        )
         for item in data["dnodes"]:
             record = DnodeRecord(int(item["id"]), str(item["ep"]), int(item["create_time"]))
             table.dnodes[record.id] = record
-        table.mnodes = [MnodeRecord(int(item["id"]), int(item["create_time"]))
-                        for item in data["mnodes"]]
+        table.mnodes = [MnodeRecord(int(item["id"]), int(item["create_time"])) for item in data["mnodes"]]
         return table
 
     def mnode_ids(self):
@@ -149,8 +152,17 @@ class Liveness:
 class Mnode:
     """The master mnode's behaviour over a :class:`ClusterTable`."""
 
-    def __init__(self, table, local_id, server_port, num_of_mnodes, status_interval, now, cores,
-                 clock_ms=lambda: int(time.time() * 1000)):
+    def __init__(
+        self,
+        table,
+        local_id,
+        server_port,
+        num_of_mnodes,
+        status_interval,
+        now,
+        cores,
+        clock_ms=lambda: int(time.time() * 1000),
+    ):
         self.table = table
         self.clock_ms = clock_ms
         self.local_id = local_id
@@ -196,8 +208,13 @@ class Mnode:
             live.status, live.reason = READY, ""
             self._place_mnodes()
         eps, in_use = self.table.mnode_eps()
-        return {"dnode_id": record.id, "cluster_id": self.table.cluster_id,
-                "mnodes": eps, "in_use": in_use, "mnode_ids": self.table.mnode_ids()}
+        return {
+            "dnode_id": record.id,
+            "cluster_id": self.table.cluster_id,
+            "mnodes": eps,
+            "in_use": in_use,
+            "mnode_ids": self.table.mnode_ids(),
+        }
 
     def _place_mnodes(self):
         """Add mnodes on ready dnodes, lowest id first, until there are numOfMnodes; the
@@ -215,8 +232,11 @@ class Mnode:
         """Mark dnodes silent for MISSED_CYCLES status intervals offline; return them."""
         gone = []
         for dnode_id, live in self.liveness.items():
-            if (dnode_id != self.local_id and live.status == READY
-                    and now - live.last_access > MISSED_CYCLES * self.status_interval):
+            if (
+                dnode_id != self.local_id
+                and live.status == READY
+                and now - live.last_access > MISSED_CYCLES * self.status_interval
+            ):
                 live.status, live.reason = OFFLINE, REASON_TIMEOUT
                 gone.append(self.table.dnodes[dnode_id])
         return gone
@@ -240,7 +260,7 @@ class Mnode:
         record = self.table.find_by_ep(target)
         if record is None:
             digits = target.strip()
-            digits = digits[:len(digits) - len(digits.lstrip("0123456789"))] or "0"
+            digits = digits[: len(digits) - len(digits.lstrip("0123456789"))] or "0"
             record = self.table.dnodes.get(int(digits))
         if record is None:
             raise TaosError(DNODE_NOT_EXIST)
@@ -257,8 +277,18 @@ class Mnode:
         rows = []
         for dnode_id in sorted(self.table.dnodes):
             record, live = self.table.dnodes[dnode_id], self.liveness[dnode_id]
-            rows.append([record.id, record.ep[:40], 0, live.cores, live.status,
-                         ALTERNATIVE_ROLE, record.create_time, live.reason])
+            rows.append(
+                [
+                    record.id,
+                    record.ep[:40],
+                    0,
+                    live.cores,
+                    live.status,
+                    ALTERNATIVE_ROLE,
+                    record.create_time,
+                    live.reason,
+                ]
+            )
         return rows
 
     def mnode_rows(self):

@@ -35,8 +35,7 @@ class EpSet:
         return len(self._endpoints)
 
     def __eq__(self, other):
-        return (isinstance(other, EpSet) and self._endpoints == other._endpoints
-                and self._in_use == other._in_use)
+        return isinstance(other, EpSet) and self._endpoints == other._endpoints and self._in_use == other._in_use
 
     def __repr__(self):
         return f"EpSet({self.as_strings()!r}, in_use={self._in_use})"

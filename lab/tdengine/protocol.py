@@ -67,8 +67,7 @@ def choose_transport(msg_type, size):
 def encode(message):
     """Serialise ``message`` to bytes."""
     body = json.dumps(message.body, separators=(",", ":")).encode("utf-8")
-    return HEADER.pack(MAGIC, WIRE_VERSION, message.type, message.code, message.port,
-                       message.seq, len(body)) + body
+    return HEADER.pack(MAGIC, WIRE_VERSION, message.type, message.code, message.port, message.seq, len(body)) + body
 
 
 def decode_header(data):

@@ -29,8 +29,10 @@ class Column:
 
 def banner(os_name="Linux"):
     """The welcome text printed on stdout when the shell starts."""
-    return (f"\nWelcome to the TDengine shell from {os_name}, Client Version:{VERSION}\n"
-            "Copyright (c) 2020 by TAOS Data, Inc. All rights reserved.\n\n")
+    return (
+        f"\nWelcome to the TDengine shell from {os_name}, Client Version:{VERSION}\n"
+        "Copyright (c) 2020 by TAOS Data, Inc. All rights reserved.\n\n"
+    )
 
 
 def connect_failed(reason):
@@ -100,7 +102,7 @@ def format_value(column, value, width):
 def format_header(columns, widths):
     """The centred column names and the ``=`` line."""
     cells = []
-    for column, width in zip(columns, widths):
+    for column, width in zip(columns, widths, strict=True):
         padding = width - len(column.name)
         left = padding // 2
         cells.append(" " + " " * left + column.name + " " * (padding - left) + " |")
@@ -114,6 +116,6 @@ def format_table(columns, rows):
     widths = [column_width(column) for column in columns]
     lines = [format_header(columns, widths)]
     for row in rows:
-        cells = (f" {format_value(c, v, w)} |" for c, v, w in zip(columns, row, widths))
+        cells = (f" {format_value(c, v, w)} |" for c, v, w in zip(columns, row, widths, strict=True))
         lines.append("".join(cells) + "\n")
     return "".join(lines)

@@ -94,7 +94,7 @@ def _tokenize(sql):
             if end >= length:
                 yield _Token("illegal", sql[index:], index)
                 return
-            yield _Token("string", sql[index:end + 1], index)
+            yield _Token("string", sql[index : end + 1], index)
             index = end + 1
         else:
             yield _Token("punct" if char in _PUNCT else "illegal", char, index)
@@ -122,14 +122,14 @@ class _Parser:
             return None
         token = self.tokens[self.position]
         if token.kind == "illegal":
-            raise _syntax_error(f'unrecognized token: "{self.sql[token.start:]}"')
+            raise _syntax_error(f'unrecognized token: "{self.sql[token.start :]}"')
         return token
 
     def fail(self, token):
         """Raise the error for an unexpected ``token`` (None: the input ended)."""
         if token is None:
             raise _syntax_error("Incomplete SQL statement")
-        raise _syntax_error(f'syntax error near "{self.sql[token.start:]}"')
+        raise _syntax_error(f'syntax error near "{self.sql[token.start :]}"')
 
     def expect(self, kind, choices):
         """Consume a token of ``kind`` whose lower-cased text is one of ``choices``."""
@@ -159,7 +159,7 @@ class _Parser:
             self.position += 1
             token = self._peek()
             if token is None or token.text == ";":
-                return self.sql[first.start:last.start + len(last.text)].strip()
+                return self.sql[first.start : last.start + len(last.text)].strip()
             if token.kind == "string" or (token.kind == "punct" and token.text not in ".:-"):
                 self.fail(token)
             last = token
@@ -180,4 +180,4 @@ def parse_statement(sql):
     parser.expect("punct", {"("})
     close = parser.expect("punct", {")"})
     parser.end()
-    return Statement(SERVER_VERSION, sql[name.start:close.start + 1])
+    return Statement(SERVER_VERSION, sql[name.start : close.start + 1])

@@ -23,8 +23,7 @@ DEFAULT_PASSWORD = "taosdata"
 
 def parse_args(argv):
     """The shell's options (``-h`` is the host, so help is only ``--help``)."""
-    parser = argparse.ArgumentParser(prog="taos", add_help=False,
-                                     description="Emulated TDengine 2.0.20 shell.")
+    parser = argparse.ArgumentParser(prog="taos", add_help=False, description="Emulated TDengine 2.0.20 shell.")
     parser.add_argument("--help", action="help", help="show this help and exit")
     parser.add_argument("-c", "--config-dir", default=DEFAULT_CONFIG_DIR, help="configuration directory")
     parser.add_argument("-h", "--host", help="TDengine server FQDN to connect to")
@@ -136,9 +135,13 @@ def main(argv=None):
     if password == "":
         password = getpass.getpass("Enter password: ")
     try:
-        connection = Connection(initial_epset(config, args.host, args.port), config.rpc_timer_ms,
-                                args.user, DEFAULT_PASSWORD if password is None else password,
-                                config.shell_activity_timer)
+        connection = Connection(
+            initial_epset(config, args.host, args.port),
+            config.rpc_timer_ms,
+            args.user,
+            DEFAULT_PASSWORD if password is None else password,
+            config.shell_activity_timer,
+        )
         connection.connect()
     except TaosError as exc:
         out.write(shellfmt.connect_failed(exc.text))

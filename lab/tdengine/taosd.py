@@ -20,15 +20,41 @@ from collections import OrderedDict
 
 from . import VERSION
 from .client import resolve_ipv4 as blocking_resolve_ipv4
-from .cluster import (DNODE_COLUMNS, MNODE_COLUMNS, READY, ClusterTable, Mnode, claim_beats,
-                      takeover_delay)
+from .cluster import DNODE_COLUMNS, MNODE_COLUMNS, READY, ClusterTable, Mnode, claim_beats, takeover_delay
 from .config import DEFAULT_CONFIG_DIR, ConfigError, load_config, parse_endpoint, rpc_thread_count
 from .epset import EpSet
-from .errors import (AUTH_FAILURE, FQDN_ERROR, INVALID_MSG_TYPE, INVALID_SHOWOBJ, INVALID_USER,
-                     NETWORK_UNAVAIL, NO_RIGHTS, REDIRECT, TaosError, error_text)
-from .protocol import (CONNECT, CREATE_DNODE, DROP_DNODE, HEADER_SIZE, HEARTBEAT, MNODE_SYNC, RETRIEVE,
-                       SHELL_REQUESTS, SHOW, STATUS, Message, ProtocolError, decode, decode_body,
-                       decode_header, encode, is_request, reply)
+from .errors import (
+    AUTH_FAILURE,
+    FQDN_ERROR,
+    INVALID_MSG_TYPE,
+    INVALID_SHOWOBJ,
+    INVALID_USER,
+    NETWORK_UNAVAIL,
+    NO_RIGHTS,
+    REDIRECT,
+    TaosError,
+    error_text,
+)
+from .protocol import (
+    CONNECT,
+    CREATE_DNODE,
+    DROP_DNODE,
+    HEADER_SIZE,
+    HEARTBEAT,
+    MNODE_SYNC,
+    RETRIEVE,
+    SHELL_REQUESTS,
+    SHOW,
+    STATUS,
+    Message,
+    ProtocolError,
+    decode,
+    decode_body,
+    decode_header,
+    encode,
+    is_request,
+    reply,
+)
 from .store import StateError, StateStore
 
 log = logging.getLogger("taosd")
@@ -98,15 +124,14 @@ async def tcp_exchange(fqdn, port, message):
     """Send ``message`` over a new TCP connection to ``fqdn:port`` and return the reply."""
     address = await resolve_ipv4(fqdn)
     try:
-        reader, writer = await asyncio.wait_for(asyncio.open_connection(address, port),
-                                                TCP_CONNECT_TIMEOUT)
-    except (OSError, asyncio.TimeoutError):
+        reader, writer = await asyncio.wait_for(asyncio.open_connection(address, port), TCP_CONNECT_TIMEOUT)
+    except (TimeoutError, OSError):
         raise TaosError(NETWORK_UNAVAIL) from None
     try:
         writer.write(encode(message))
         await writer.drain()
         return await asyncio.wait_for(read_message(reader), PEER_REPLY_TIMEOUT)
-    except (OSError, asyncio.TimeoutError, asyncio.IncompleteReadError, ProtocolError):
+    except (TimeoutError, OSError, asyncio.IncompleteReadError, ProtocolError):
         raise TaosError(NETWORK_UNAVAIL) from None
     finally:
         writer.close()
@@ -151,7 +176,7 @@ def tcp_service(handler, port):
                     break
                 writer.write(encode(handler(message, port)))
                 await writer.drain()
-        except (ProtocolError, asyncio.IncompleteReadError, asyncio.TimeoutError, OSError):
+        except (TimeoutError, ProtocolError, asyncio.IncompleteReadError, OSError):
             pass
         except Exception:  # a bug must not stop the service
             log.exception("error on a connection to port %d", port)
@@ -165,12 +190,13 @@ async def serve_http(reader, writer):
     """Minimal HTTP on P+11: any request gets the answer of ``select server_version()``."""
     try:
         await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 5.0)
-        body = json.dumps({"status": "succ", "head": ["server_version()"],
-                           "data": [[VERSION]], "rows": 1}).encode()
-        writer.write(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
-                     b"Content-Length: %d\r\nConnection: close\r\n\r\n%s" % (len(body), body))
+        body = json.dumps({"status": "succ", "head": ["server_version()"], "data": [[VERSION]], "rows": 1}).encode()
+        writer.write(
+            b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
+            b"Content-Length: %d\r\nConnection: close\r\n\r\n%s" % (len(body), body)
+        )
         await writer.drain()
-    except (asyncio.IncompleteReadError, asyncio.LimitOverrunError, asyncio.TimeoutError, OSError):
+    except (TimeoutError, asyncio.IncompleteReadError, asyncio.LimitOverrunError, OSError):
         pass
     finally:
         writer.close()
@@ -190,8 +216,7 @@ class Dnode:
             self.dnode_id = int(identity.get("dnode_id", 0))
             self.cluster_id = str(identity.get("cluster_id", ""))
             eps = identity.get("mnode_eps") or [config.first_ep, config.second_ep]
-            self.mnode_eps = EpSet.from_strings(eps, int(identity.get("mnode_in_use", 0)),
-                                                config.server_port)
+            self.mnode_eps = EpSet.from_strings(eps, int(identity.get("mnode_in_use", 0)), config.server_port)
         except (TypeError, ValueError) as exc:
             raise StateError(f"{store.dnode_path}: {exc}") from None
         self.table = store.load_table()
@@ -209,9 +234,14 @@ class Dnode:
 
     def save_identity(self):
         """Persist id, cluster id and mnode endpoints."""
-        self.store.save_dnode({"dnode_id": self.dnode_id, "cluster_id": self.cluster_id,
-                               "mnode_eps": self.mnode_eps.as_strings(),
-                               "mnode_in_use": self.mnode_eps.in_use})
+        self.store.save_dnode(
+            {
+                "dnode_id": self.dnode_id,
+                "cluster_id": self.cluster_id,
+                "mnode_eps": self.mnode_eps.as_strings(),
+                "mnode_in_use": self.mnode_eps.in_use,
+            }
+        )
 
     def set_mnode_eps(self, eps, in_use):
         """Adopt a new mnode endpoint set (from the table, a status reply or a redirect)."""
@@ -233,11 +263,16 @@ class Dnode:
         """Run the master mnode (after a takeover: in a new term, with fresh liveness)."""
         if takeover:
             self.table.take_over(self.dnode_id)
-        self.mnode = Mnode(self.table, self.dnode_id, self.config.server_port,
-                           self.config.num_of_mnodes, self.config.status_interval,
-                           time.monotonic(), self.cores)
-        log.info("mnode: role master, dnode %d %s, term %d", self.dnode_id, self.local_ep,
-                 self.table.term)
+        self.mnode = Mnode(
+            self.table,
+            self.dnode_id,
+            self.config.server_port,
+            self.config.num_of_mnodes,
+            self.config.status_interval,
+            time.monotonic(),
+            self.cores,
+        )
+        log.info("mnode: role master, dnode %d %s, term %d", self.dnode_id, self.local_ep, self.table.term)
         self.table_changed()
 
     def step_down(self, master_id):
@@ -256,8 +291,7 @@ class Dnode:
         eps = self.mnode_eps.copy()
         if eps.current() == self.local_endpoint and len(eps) > 1:
             eps.advance()
-        return reply(message, {"epset": eps.as_strings(), "in_use": eps.in_use},
-                     code=REDIRECT, port=port)
+        return reply(message, {"epset": eps.as_strings(), "in_use": eps.in_use}, code=REDIRECT, port=port)
 
     # ---- client requests (P, TCP and UDP)
 
@@ -282,8 +316,7 @@ class Dnode:
         body = message.body
         if message.type in (CONNECT, HEARTBEAT):
             eps, in_use = self.mnode.shell_epset()
-            return {"epset": eps, "in_use": in_use, "version": VERSION,
-                    "cluster_id": self.table.cluster_id}
+            return {"epset": eps, "in_use": in_use, "version": VERSION, "cluster_id": self.table.cluster_id}
         if message.type == RETRIEVE:
             rows = self.shows.pop(_field(body, "show_id", int), None)
             if rows is None:
@@ -315,8 +348,7 @@ class Dnode:
         self.shows[show_id] = rows
         while len(self.shows) > MAX_SHOWS:
             self.shows.popitem(last=False)
-        return {"show_id": show_id,
-                "columns": [[column.name, column.type, column.bytes] for column in columns]}
+        return {"show_id": show_id, "columns": [[column.name, column.type, column.bytes] for column in columns]}
 
     # ---- dnode to dnode (P+5): status messages
 
@@ -354,8 +386,7 @@ class Dnode:
         Within one round every endpoint is asked at most once: one that fails or redirects
         is not asked again, so a round ends when the master answered or all were tried.
         """
-        body = {"dnode_id": self.dnode_id, "ep": self.local_ep, "cluster_id": self.cluster_id,
-                "cores": self.cores}
+        body = {"dnode_id": self.dnode_id, "ep": self.local_ep, "cluster_id": self.cluster_id, "cores": self.cores}
         asked = set()
         outcome = "no mnode endpoint"
         while len(asked) < len(set(self.mnode_eps.endpoints)) and len(asked) <= MAX_REDIRECTS:
@@ -366,8 +397,9 @@ class Dnode:
             target = f"{endpoint[0]}:{endpoint[1] + PEER_PORT_OFFSET}"
             self.next_seq += 1
             try:
-                response = await tcp_exchange(endpoint[0], endpoint[1] + PEER_PORT_OFFSET,
-                                              Message(STATUS, body, seq=self.next_seq))
+                response = await tcp_exchange(
+                    endpoint[0], endpoint[1] + PEER_PORT_OFFSET, Message(STATUS, body, seq=self.next_seq)
+                )
                 result = self._status_response(response, target)
             except TaosError as exc:
                 outcome = f"status to mnode {target} failed: {exc.text}"
@@ -386,19 +418,19 @@ class Dnode:
     def _status_response(self, response, target):
         """Apply a status response; None means: redirected, try again."""
         if response.code == REDIRECT:
-            self.set_mnode_eps(_string_list(response.body, "epset"),
-                               _field(response.body, "in_use", int))
+            self.set_mnode_eps(_string_list(response.body, "epset"), _field(response.body, "in_use", int))
             return None
         if response.code:
-            return (f"status of {self.local_ep} refused by mnode {target}: "
-                    f"{error_text(response.code)}, retrying every {self.config.status_interval}s")
+            return (
+                f"status of {self.local_ep} refused by mnode {target}: "
+                f"{error_text(response.code)}, retrying every {self.config.status_interval}s"
+            )
         dnode_id = _field(response.body, "dnode_id", int)
         cluster_id = _field(response.body, "cluster_id", str)
         if (dnode_id, cluster_id) != (self.dnode_id, self.cluster_id):
             self.dnode_id, self.cluster_id = dnode_id, cluster_id
             self.save_identity()
-        self.set_mnode_eps(_string_list(response.body, "mnodes"),
-                           _field(response.body, "in_use", int))
+        self.set_mnode_eps(_string_list(response.body, "mnodes"), _field(response.body, "in_use", int))
         return f"status of {self.local_ep} accepted by mnode {target}, this is dnode {dnode_id}"
 
     # ---- mnode replication (P+10)
@@ -415,10 +447,12 @@ class Dnode:
         refusal = reply(message, {"accepted": False, "term": 0, "master_id": 0}, port=port)
         if self.dnode_id == 0 or (self.cluster_id and incoming.cluster_id != self.cluster_id):
             return refusal
-        if (own is not None and (own.term, own.master_id) != (incoming.term, incoming.master_id)
-                and not claim_beats(incoming.term, incoming.master_id, own.term, own.master_id)):
-            return reply(message, {"accepted": False, "term": own.term,
-                                   "master_id": own.master_id}, port=port)
+        if (
+            own is not None
+            and (own.term, own.master_id) != (incoming.term, incoming.master_id)
+            and not claim_beats(incoming.term, incoming.master_id, own.term, own.master_id)
+        ):
+            return reply(message, {"accepted": False, "term": own.term, "master_id": own.master_id}, port=port)
         if self.dnode_id not in incoming.mnode_ids():
             if own is not None:
                 log.info("mnode: dnode %d no longer hosts an mnode", self.dnode_id)
@@ -440,15 +474,15 @@ class Dnode:
         it gives up its mnode); step down if one of them knows a better master."""
         if self.mnode is None:
             return
-        others = [self.table.dnodes[i].ep for i in self.table.mnode_ids()
-                  if i != self.dnode_id and i in self.table.dnodes]
+        others = [
+            self.table.dnodes[i].ep for i in self.table.mnode_ids() if i != self.dnode_id and i in self.table.dnodes
+        ]
         if dropped is not None:
             others.append(dropped)
         message = Message(MNODE_SYNC, {"table": self.table.to_json()})
         results = await asyncio.gather(*(self._sync_one(ep, message) for ep in others))
         for term, master_id in filter(None, results):
-            if self.mnode is not None and claim_beats(term, master_id, self.table.term,
-                                                      self.table.master_id):
+            if self.mnode is not None and claim_beats(term, master_id, self.table.term, self.table.master_id):
                 self.step_down(master_id)
 
     async def _sync_one(self, ep, message):
@@ -484,7 +518,7 @@ class Dnode:
                 # a sync that has not finished within the interval is given up.
                 try:
                     await asyncio.wait_for(self.push_sync(), interval)
-                except asyncio.TimeoutError:
+                except TimeoutError:
                     pass
                 await asyncio.sleep(max(0.0, now + interval - time.monotonic()))
                 continue
@@ -496,10 +530,9 @@ class Dnode:
             try:
                 await asyncio.wait_for(self.sync_event.wait(), delay)
                 self.sync_event.clear()
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 if self.table is not None and self.dnode_id in self.table.mnode_ids():
-                    log.info("mnode: no word from master dnode %d for %.0fs, taking over",
-                             self.table.master_id, delay)
+                    log.info("mnode: no word from master dnode %d for %.0fs, taking over", self.table.master_id, delay)
                     self.become_master(takeover=True)
 
     # ---- start and stop
@@ -507,8 +540,7 @@ class Dnode:
     def start_roles(self):
         """First deploy, or resume the mnode role from saved data."""
         if self.table is None and self.dnode_id == 0 and self.local_ep == self.config.first_ep:
-            self.table = ClusterTable.bootstrap(str(uuid.uuid4()), self.local_ep,
-                                                int(time.time() * 1000))
+            self.table = ClusterTable.bootstrap(str(uuid.uuid4()), self.local_ep, int(time.time() * 1000))
             self.dnode_id, self.cluster_id = 1, self.table.cluster_id
             self.save_identity()
             log.info("mnode: first deploy, dnode 1 is %s, cluster %s", self.local_ep, self.cluster_id)
@@ -520,8 +552,7 @@ class Dnode:
         elif self.table.mnode_ids() == [self.dnode_id]:
             self.become_master(takeover=False)
         else:
-            log.info("mnode: role slave until the master is heard, last master dnode %d",
-                     self.table.master_id)
+            log.info("mnode: role slave until the master is heard, last master dnode %d", self.table.master_id)
 
     async def listen(self):
         """Bind every port; return the servers and datagram transports."""
@@ -530,10 +561,12 @@ class Dnode:
         threads = rpc_thread_count(self.config, self.cores)
         servers = [
             await asyncio.start_server(tcp_service(self.handle_shell, port), "0.0.0.0", port),
-            await asyncio.start_server(tcp_service(self.handle_peer, port + PEER_PORT_OFFSET),
-                                       "0.0.0.0", port + PEER_PORT_OFFSET),
-            await asyncio.start_server(tcp_service(self.handle_sync, port + SYNC_PORT_OFFSET),
-                                       "0.0.0.0", port + SYNC_PORT_OFFSET),
+            await asyncio.start_server(
+                tcp_service(self.handle_peer, port + PEER_PORT_OFFSET), "0.0.0.0", port + PEER_PORT_OFFSET
+            ),
+            await asyncio.start_server(
+                tcp_service(self.handle_sync, port + SYNC_PORT_OFFSET), "0.0.0.0", port + SYNC_PORT_OFFSET
+            ),
             await asyncio.start_server(serve_http, "0.0.0.0", port + HTTP_PORT_OFFSET),
         ]
         datagram_ports = [(self.handle_shell, port + i) for i in range(threads)]
@@ -541,12 +574,21 @@ class Dnode:
         transports = []
         for handler, udp_port in datagram_ports:
             transport, _ = await loop.create_datagram_endpoint(
-                lambda h=handler, p=udp_port: UdpService(h, p), local_addr=("0.0.0.0", udp_port))
+                lambda h=handler, p=udp_port: UdpService(h, p), local_addr=("0.0.0.0", udp_port)
+            )
             transports.append(transport)
-        log.info("listening on 0.0.0.0: shell tcp %d udp %d-%d (%d rpc thread%s), dnode tcp/udp %d, "
-                 "mnode sync tcp %d, http tcp %d", port, port, port + threads - 1, threads,
-                 "" if threads == 1 else "s", port + PEER_PORT_OFFSET, port + SYNC_PORT_OFFSET,
-                 port + HTTP_PORT_OFFSET)
+        log.info(
+            "listening on 0.0.0.0: shell tcp %d udp %d-%d (%d rpc thread%s), dnode tcp/udp %d, "
+            "mnode sync tcp %d, http tcp %d",
+            port,
+            port,
+            port + threads - 1,
+            threads,
+            "" if threads == 1 else "s",
+            port + PEER_PORT_OFFSET,
+            port + SYNC_PORT_OFFSET,
+            port + HTTP_PORT_OFFSET,
+        )
         return servers, transports
 
     async def run(self):
@@ -556,8 +598,13 @@ class Dnode:
         self.sync_event = asyncio.Event()
         for signum in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(signum, stop.set)
-        log.info("taosd %s (emulated) starting: local endpoint %s, firstEp %s, secondEp %s",
-                 VERSION, self.local_ep, self.config.first_ep, self.config.second_ep)
+        log.info(
+            "taosd %s (emulated) starting: local endpoint %s, firstEp %s, secondEp %s",
+            VERSION,
+            self.local_ep,
+            self.config.first_ep,
+            self.config.second_ep,
+        )
         try:
             servers, transports = await self.listen()
         except OSError as exc:
@@ -593,11 +640,14 @@ def log_to_dir(log_dir):
 def main(argv=None):
     """Entry point of ``python3 -m lab.tdengine.taosd``."""
     parser = argparse.ArgumentParser(prog="taosd", description="Emulated TDengine 2.0.20 dnode.")
-    parser.add_argument("-c", "--config-dir", default=DEFAULT_CONFIG_DIR,
-                        help="configuration directory holding taos.cfg (default /etc/taos)")
+    parser.add_argument(
+        "-c",
+        "--config-dir",
+        default=DEFAULT_CONFIG_DIR,
+        help="configuration directory holding taos.cfg (default /etc/taos)",
+    )
     args = parser.parse_args(argv)
-    logging.basicConfig(stream=sys.stderr, level=logging.INFO, format=LOG_FORMAT,
-                        datefmt="%m/%d %H:%M:%S")
+    logging.basicConfig(stream=sys.stderr, level=logging.INFO, format=LOG_FORMAT, datefmt="%m/%d %H:%M:%S")
     try:
         config = load_config(args.config_dir)
         log_to_dir(config.log_dir)

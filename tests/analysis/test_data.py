@@ -11,12 +11,54 @@ from lab.analysis import data
 from lab.analysis.explain import WINDOW_SLACK_S
 from lab.analysis.rundir import NotARunDir
 
-OUTCOME_COLUMNS = ["run", "scenario", "variant", "node", "step", "ok", "expected", "met", "exit_code", "duration_s",
-                   "error", "started_at", "attempts"]
-RUN_COLUMNS = ["run", "scenario", "sha256", "complete", "started_at", "ended_at", "lab_version", "kernel_version",
-               "python_version", "docker_version", "outcomes", "met"]
-PACKET_COLUMNS = ["run", "variant", "time", "node", "interface", "src", "dst", "protocol", "sport", "dport", "flags",
-                  "ttl", "length", "icmp_type", "icmp_code", "quoted_dst", "quoted_dport"]
+OUTCOME_COLUMNS = [
+    "run",
+    "scenario",
+    "variant",
+    "node",
+    "step",
+    "ok",
+    "expected",
+    "met",
+    "exit_code",
+    "duration_s",
+    "error",
+    "started_at",
+    "attempts",
+]
+RUN_COLUMNS = [
+    "run",
+    "scenario",
+    "sha256",
+    "complete",
+    "started_at",
+    "ended_at",
+    "lab_version",
+    "kernel_version",
+    "python_version",
+    "docker_version",
+    "outcomes",
+    "met",
+]
+PACKET_COLUMNS = [
+    "run",
+    "variant",
+    "time",
+    "node",
+    "interface",
+    "src",
+    "dst",
+    "protocol",
+    "sport",
+    "dport",
+    "flags",
+    "ttl",
+    "length",
+    "icmp_type",
+    "icmp_code",
+    "quoted_dst",
+    "quoted_dport",
+]
 
 
 def utc(seconds: float) -> pd.Timestamp:
@@ -53,10 +95,11 @@ def test_outcomes_hold_every_outcome_of_results_json(nat_runs, runs):
         rows = frame[frame["run"] == lab_run.run_dir.name].to_dict("records")
         recorded = lab_run.results["outcomes"]
         assert len(rows) == len(recorded)
-        for row, outcome in zip(rows, recorded):
+        for row, outcome in zip(rows, recorded, strict=True):
             assert row["scenario"] == "docker-nat-reachability"
-            assert {key: row[key] for key in OUTCOME_COLUMNS[2:] if key != "started_at"} == \
-                   {key: outcome[key] for key in OUTCOME_COLUMNS[2:] if key != "started_at"}
+            assert {key: row[key] for key in OUTCOME_COLUMNS[2:] if key != "started_at"} == {
+                key: outcome[key] for key in OUTCOME_COLUMNS[2:] if key != "started_at"
+            }
             assert row["started_at"] == utc(outcome["started_at"])
     unreachable = frame[(frame["node"] == "remote-client") & (frame["step"] == "tcp-container")]
     assert list(unreachable["ok"]) == [False, False] and list(unreachable["exit_code"]) == [1, 1]
@@ -67,14 +110,15 @@ def test_runs_table_has_one_row_per_run(nat_runs, runs):
     table = data.runs_table(runs)
     assert list(table.columns) == RUN_COLUMNS
     assert list(table["run"]) == [run.run_dir.name for run in lab_runs]
-    for row, lab_run in zip(table.to_dict("records"), lab_runs):
+    for row, lab_run in zip(table.to_dict("records"), lab_runs, strict=True):
         results = lab_run.results
         assert row["sha256"] == results["scenario"]["sha256"]
         assert row["complete"] is True
         assert (row["outcomes"], row["met"]) == (results["summary"]["outcomes"], results["summary"]["met"]) == (11, 11)
         assert row["started_at"] == pd.Timestamp(results["started_at"]) <= row["ended_at"]
-        assert (row["lab_version"], row["kernel_version"], row["python_version"], row["docker_version"]) == \
-               tuple(results["versions"][key] for key in ("lab", "kernel", "python", "docker"))
+        assert (row["lab_version"], row["kernel_version"], row["python_version"], row["docker_version"]) == tuple(
+            results["versions"][key] for key in ("lab", "kernel", "python", "docker")
+        )
 
 
 def tcpdump_count(pcap) -> int:
@@ -90,8 +134,9 @@ def test_packets_hold_every_captured_ipv4_packet(runs):
     assert set(frame["variant"]) == {"default"} and set(frame["run"]) == {run.name}
     assert str(frame["time"].dt.tz) == "UTC" and frame["time"].is_monotonic_increasing
     captures = sorted((run.path / "default" / "captures").glob("*.pcap"))
-    assert {(node, interface) for node, interface in frame.groupby(["node", "interface"]).groups} == \
-           {tuple(path.stem.rsplit("-", 1)) for path in captures}
+    assert {(node, interface) for node, interface in frame.groupby(["node", "interface"]).groups} == {
+        tuple(path.stem.rsplit("-", 1)) for path in captures
+    }
     for path in captures:
         node, interface = path.stem.rsplit("-", 1)
         assert len(frame[(frame["node"] == node) & (frame["interface"] == interface)]) == tcpdump_count(path)
@@ -100,11 +145,21 @@ def test_packets_hold_every_captured_ipv4_packet(runs):
 
 def test_the_unpublished_port_answers_the_remote_clients_syn_with_a_rst(runs):
     frame = data.step_packets(runs[-1], "default", "remote-client", "tcp-unpublished")
-    syn = frame[(frame["src"] == "10.0.2.61") & (frame["dst"] == "10.0.31.2") & (frame["dport"] == 6030)
-                & (frame["protocol"] == "tcp") & (frame["flags"] == "S")]
+    syn = frame[
+        (frame["src"] == "10.0.2.61")
+        & (frame["dst"] == "10.0.31.2")
+        & (frame["dport"] == 6030)
+        & (frame["protocol"] == "tcp")
+        & (frame["flags"] == "S")
+    ]
     assert len(syn) == 1
-    rst = frame[(frame["src"] == "10.0.31.2") & (frame["sport"] == 6030) & (frame["dst"] == "10.0.2.61")
-                & (frame["dport"] == syn["sport"].iloc[0]) & frame["flags"].str.contains("R")]
+    rst = frame[
+        (frame["src"] == "10.0.31.2")
+        & (frame["sport"] == 6030)
+        & (frame["dst"] == "10.0.2.61")
+        & (frame["dport"] == syn["sport"].iloc[0])
+        & frame["flags"].str.contains("R")
+    ]
     assert len(rst) == 1 and rst["time"].iloc[0] > syn["time"].iloc[0]
 
 
@@ -114,14 +169,21 @@ def test_step_packets_are_the_nodes_packets_while_the_step_ran(runs):
     for outcome in run.outcomes:
         start, end = outcome["started_at"], outcome["started_at"] + outcome["duration_s"]
         frame = data.step_packets(run, outcome["variant"], outcome["node"], outcome["step"])
-        expected = every[(every["node"] == outcome["node"]) & (every["time"] >= utc(start))
-                         & (every["time"] <= utc(end + WINDOW_SLACK_S))]
+        expected = every[
+            (every["node"] == outcome["node"])
+            & (every["time"] >= utc(start))
+            & (every["time"] <= utc(end + WINDOW_SLACK_S))
+        ]
         assert frame.equals(expected.reset_index(drop=True)), outcome["step"]
-    by_step = {o["step"]: data.step_packets(run, "default", "remote-client", o["step"]) for o in run.outcomes
-               if o["node"] == "remote-client"}
+    by_step = {
+        o["step"]: data.step_packets(run, "default", "remote-client", o["step"])
+        for o in run.outcomes
+        if o["node"] == "remote-client"
+    }
     assert all(len(frame) > 0 for frame in by_step.values())
-    to_unpublished = {step: bool(((frame["dst"] == "10.0.31.2") & (frame["dport"] == 6030)).any())
-                      for step, frame in by_step.items()}
+    to_unpublished = {
+        step: bool(((frame["dst"] == "10.0.31.2") & (frame["dport"] == 6030)).any()) for step, frame in by_step.items()
+    }
     assert to_unpublished == {step: step in ("tcp-unpublished", "tcp-by-name") for step in by_step}
 
 

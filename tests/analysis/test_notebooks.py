@@ -17,8 +17,9 @@ NOTEBOOKS = REPO / "notebooks"
 
 def execute(notebook: nbformat.NotebookNode, **env: str) -> nbformat.NotebookNode:
     """Run every cell on the python3 kernel from notebooks/, with `env` added to the kernel's environment."""
-    client = NotebookClient(notebook, kernel_name="python3", timeout=300,
-                            resources={"metadata": {"path": str(NOTEBOOKS)}})
+    client = NotebookClient(
+        notebook, kernel_name="python3", timeout=300, resources={"metadata": {"path": str(NOTEBOOKS)}}
+    )
     client.execute(env={**os.environ, **env})
     return notebook
 
@@ -57,12 +58,12 @@ def test_incident_walkthrough_on_a_run_with_failures(nat_runs):
     notebook = run_notebook("incident-walkthrough.ipynb", LAB_RUN_DIR=str(runs[-1].run_dir))
     text = "".join(outputs(notebook, "stream"))
     assert f"run {runs[-1].run_dir.name}" in text
-    assert "default / remote-client / tcp-container: FAILED" in text        # the first failing cell, explained
+    assert "default / remote-client / tcp-container: FAILED" in text  # the first failing cell, explained
     assert "ICMP network unreachable from router (10.0.2.1)" in text
-    assert "default / win-client / tcp-container: ok" in text               # the same step where it passed
-    assert len(outputs(notebook, "image/svg+xml")) == 1                      # the topology of the one variant
+    assert "default / win-client / tcp-container: ok" in text  # the same step where it passed
+    assert len(outputs(notebook, "image/svg+xml")) == 1  # the topology of the one variant
     assert any("Configurations side by side" in md for md in outputs(notebook, "text/markdown"))
-    assert len(outputs(notebook, "image/png")) == 2                          # outcome matrix, packet timelines
+    assert len(outputs(notebook, "image/png")) == 2  # outcome matrix, packet timelines
 
 
 def test_compare_runs_over_two_runs_of_a_scenario(nat_runs):
@@ -72,7 +73,7 @@ def test_compare_runs_over_two_runs_of_a_scenario(nat_runs):
     markdown = "\n".join(outputs(notebook, "text/markdown"))
     older, newer = (run.run_dir.name for run in runs)
     assert f"older run `{older}`, newer run `{newer}`" in markdown
-    assert len(outputs(notebook, "image/png")) == 2                          # pass rates, durations
+    assert len(outputs(notebook, "image/png")) == 2  # pass rates, durations
 
 
 def test_compare_runs_says_so_when_no_scenario_ran_twice(nat_runs, tmp_path):

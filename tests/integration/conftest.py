@@ -8,7 +8,6 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-
 from ..conftest import REPO, skip_unless_lab_machine
 
 
@@ -37,8 +36,13 @@ class LabRun:
 
 def run_lab(scenario: Path, results: Path, *extra: str, timeout: float = 600) -> LabRun:
     """Run the lab's CLI as a user would and find its results folder from the last line."""
-    result = subprocess.run([sys.executable, "-m", "lab", "run", str(scenario), "--results", str(results), *extra],
-                            cwd=REPO, capture_output=True, text=True, timeout=timeout)
+    result = subprocess.run(
+        [sys.executable, "-m", "lab", "run", str(scenario), "--results", str(results), *extra],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
     last = result.stdout.strip().splitlines()[-1:] or [""]
     run_dir = Path(last[0].removeprefix("results: ")) if last[0].startswith("results: ") else None
     return LabRun(result.returncode, result.stdout, result.stderr, run_dir)

@@ -16,9 +16,12 @@ def _out(*argv: str) -> str:
 
 def root_network() -> dict[str, object]:
     """The root namespace's addresses, links, routes, iptables and nftables rules."""
-    links = sorted((l["ifname"], l.get("operstate")) for l in json.loads(_out("ip", "-j", "link", "show")))
-    addresses = sorted((a["ifname"], i["local"], i["prefixlen"]) for a in json.loads(_out("ip", "-j", "address", "show"))
-                       for i in a.get("addr_info", []))
+    links = sorted((link["ifname"], link.get("operstate")) for link in json.loads(_out("ip", "-j", "link", "show")))
+    addresses = sorted(
+        (a["ifname"], i["local"], i["prefixlen"])
+        for a in json.loads(_out("ip", "-j", "address", "show"))
+        for i in a.get("addr_info", [])
+    )
     routes = sorted(_out("ip", "route", "show", "table", "all").splitlines())
     iptables = [line for line in _out("iptables-save").splitlines() if not line.startswith("#")]
     iptables = [re.sub(r"\[\d+:\d+\]", "", line) for line in iptables]  # counters move, rules must not
@@ -63,8 +66,13 @@ def lab_temp_dirs() -> list[str]:
 
 def snapshot() -> dict[str, object]:
     """Everything a run must leave as it found it."""
-    return {"network": root_network(), "netns": network_namespaces(), "mounts": root_mounts(),
-            "processes": lab_processes(), "tmp": lab_temp_dirs()}
+    return {
+        "network": root_network(),
+        "netns": network_namespaces(),
+        "mounts": root_mounts(),
+        "processes": lab_processes(),
+        "tmp": lab_temp_dirs(),
+    }
 
 
 def uptime() -> float:

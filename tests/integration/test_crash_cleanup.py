@@ -7,10 +7,9 @@ import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pytest
-
-from pathlib import Path
 
 from lab.deploy.journal import STATE_DIR, leftovers, processes_using, read
 
@@ -25,15 +24,23 @@ def _run_id(results_root):
     return json.loads((run_dir / "results.json").read_text())["run_id"]
 
 
-@pytest.mark.parametrize("moment", [
-    "server: dockerd ...",                         # during the build, before any container
-    "container taosnode3",                          # containers up (and their docker-proxies)
-    "win-client tcp-published",                     # during the steps
-])
+@pytest.mark.parametrize(
+    "moment",
+    [
+        "server: dockerd ...",  # during the build, before any container
+        "container taosnode3",  # containers up (and their docker-proxies)
+        "win-client tcp-published",  # during the steps
+    ],
+)
 def test_sigkill_then_clean_leaves_nothing(tmp_path, moment):
     network_before = machine.root_network()
-    process = subprocess.Popen([sys.executable, "-m", "lab", "run", str(NAT), "--results", str(tmp_path)],
-                               cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    process = subprocess.Popen(
+        [sys.executable, "-m", "lab", "run", str(NAT), "--results", str(tmp_path)],
+        cwd=REPO,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     deadline = time.monotonic() + 90
     seen = []
     for line in process.stderr:
@@ -52,8 +59,9 @@ def test_sigkill_then_clean_leaves_nothing(tmp_path, moment):
     folder = next(r["path"] for r in records if r["kind"] == "folder")
     netns = {r["netns"] for r in records if r["kind"] == "node"}
 
-    cleaned = subprocess.run([sys.executable, "-m", "lab", "clean", "--run", run_id], cwd=REPO,
-                             capture_output=True, text=True, timeout=120)
+    cleaned = subprocess.run(
+        [sys.executable, "-m", "lab", "clean", "--run", run_id], cwd=REPO, capture_output=True, text=True, timeout=120
+    )
     assert cleaned.returncode == 0, cleaned.stdout + cleaned.stderr
     assert f"run {run_id}:" in cleaned.stdout
     assert not journal.exists()
@@ -69,6 +77,7 @@ def test_sigkill_then_clean_leaves_nothing(tmp_path, moment):
 
 
 def test_clean_of_an_unknown_run_is_a_usage_error():
-    result = subprocess.run([sys.executable, "-m", "lab", "clean", "--run", "no-such-run"], cwd=REPO,
-                            capture_output=True, text=True)
+    result = subprocess.run(
+        [sys.executable, "-m", "lab", "clean", "--run", "no-such-run"], cwd=REPO, capture_output=True, text=True
+    )
     assert result.returncode == 2 and "no journal of a run 'no-such-run'" in result.stderr

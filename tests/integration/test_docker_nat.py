@@ -32,16 +32,19 @@ def test_run_exits_0_with_every_expectation_met(nat_run):
     assert summary == {"outcomes": 11, "met": 11, "unmet": 0, "all_met": True}
 
 
-@pytest.mark.parametrize("node,step,ok,text", [
-    ("win-client", "tcp-container", True, "connected"),
-    ("win-client", "tcp-published", True, "connected"),
-    ("win-client", "tcp-by-name", True, "taosnode1 (172.19.0.41):6030: connected"),
-    ("remote-client", "tcp-published", True, "connected"),
-    ("remote-client", "udp-published", True, "reply of 10 bytes from 10.0.31.2:16030"),
-    ("remote-client", "tcp-container", False, "unreachable"),
-    ("remote-client", "tcp-unpublished", False, "refused"),
-    ("remote-client", "tcp-by-name", False, "taosnode1 (10.0.31.2):6030: refused"),
-])
+@pytest.mark.parametrize(
+    "node,step,ok,text",
+    [
+        ("win-client", "tcp-container", True, "connected"),
+        ("win-client", "tcp-published", True, "connected"),
+        ("win-client", "tcp-by-name", True, "taosnode1 (172.19.0.41):6030: connected"),
+        ("remote-client", "tcp-published", True, "connected"),
+        ("remote-client", "udp-published", True, "reply of 10 bytes from 10.0.31.2:16030"),
+        ("remote-client", "tcp-container", False, "unreachable"),
+        ("remote-client", "tcp-unpublished", False, "refused"),
+        ("remote-client", "tcp-by-name", False, "taosnode1 (10.0.31.2):6030: refused"),
+    ],
+)
 def test_what_each_client_reached(nat_run, node, step, ok, text):
     run, _, _ = nat_run
     outcome = run.outcome("default", node, step)
@@ -51,16 +54,17 @@ def test_what_each_client_reached(nat_run, node, step, ok, text):
 
 def ttls(pcap, source: str) -> set[str]:
     """The IP TTLs of packets from `source` in a capture, as tcpdump reads them."""
-    text = subprocess.run(["tcpdump", "-r", str(pcap), "-n", "-v", "ip", "and", "src", source],
-                          capture_output=True, text=True, check=True).stdout
+    text = subprocess.run(
+        ["tcpdump", "-r", str(pcap), "-n", "-v", "ip", "and", "src", source], capture_output=True, text=True, check=True
+    ).stdout
     return set(re.findall(r"ttl (\d+)", text))
 
 
 def test_windows_profile_is_visible_on_the_wire(nat_run):
     run, _, _ = nat_run
     server_lan = run.run_dir / "default" / "captures" / "server-lan.pcap"
-    assert ttls(server_lan, "10.0.31.5") == {"128"}   # the Windows client, one hop: nothing decremented
-    assert ttls(server_lan, "10.0.2.61") == {"63"}    # Linux's 64, less one for the router
+    assert ttls(server_lan, "10.0.31.5") == {"128"}  # the Windows client, one hop: nothing decremented
+    assert ttls(server_lan, "10.0.2.61") == {"63"}  # Linux's 64, less one for the router
     transcript = (run.run_dir / "transcript.log").read_text()
     assert "[win-client] $ sysctl -q -w net.ipv4.ip_default_ttl=128" in transcript
     assert "[win-client] $ sysctl -q -w net.ipv4.tcp_syn_retries=2" in transcript

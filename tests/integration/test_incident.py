@@ -35,7 +35,9 @@ def test_replay_exits_0_with_the_expected_matrix(incident):
 
 def test_clients_saw_three_ready_dnodes_with_each_configuration(incident):
     for variant, ports in (("original", ("6030", "6030", "6030")), ("fixed", ("6030", "7030", "8030"))):
-        output = incident.outcome(variant, "remote-client" if variant == "fixed" else "win-client", "show-dnodes")["output"]
+        output = incident.outcome(variant, "remote-client" if variant == "fixed" else "win-client", "show-dnodes")[
+            "output"
+        ]
         for number, port in enumerate(ports, 1):
             assert f"taosnode{number}:{port}" in output
         assert output.count(" ready ") == 3
@@ -43,7 +45,9 @@ def test_clients_saw_three_ready_dnodes_with_each_configuration(incident):
 
 def test_explanation_of_the_failing_cell_is_derived_from_observations(incident):
     run = RunDir(incident.run_dir)
-    failing = next(o for o in run.outcomes if (o["variant"], o["node"], o["step"]) == ("original", "remote-client", "show-dnodes"))
+    failing = next(
+        o for o in run.outcomes if (o["variant"], o["node"], o["step"]) == ("original", "remote-client", "show-dnodes")
+    )
     explanation = explain_outcome(run, failing)
     tcp = [a for a in explanation.attempts if a.protocol == "tcp"]
     assert len(tcp) == 1
@@ -62,8 +66,15 @@ def test_explanation_of_the_failing_cell_is_derived_from_observations(incident):
 
 def test_results_folder_holds_everything_a_user_gets(incident):
     directory = incident.run_dir
-    for name in ("results.json", "outcomes.csv", "transcript.log", "report.md", "explanation.txt",
-                 "topology-original.svg", "topology-fixed.svg"):
+    for name in (
+        "results.json",
+        "outcomes.csv",
+        "transcript.log",
+        "report.md",
+        "explanation.txt",
+        "topology-original.svg",
+        "topology-fixed.svg",
+    ):
         assert (directory / name).stat().st_size > 0, name
     for variant in ("original", "fixed"):
         for capture in ("win-client-any", "remote-client-any", "server-lan"):
@@ -71,8 +82,14 @@ def test_results_folder_holds_everything_a_user_gets(incident):
         session = (directory / variant / "sessions" / "remote-client--show-dnodes.txt").read_text()
         assert session.startswith("\nWelcome to the TDengine shell from Linux, Client Version:2.0.20.0\n")
     report = (directory / "report.md").read_text()
-    for part in ("## Topology", "![topology of original](topology-original.svg)", "## Configurations side by side",
-                 "serverPort  7030", "## What each client saw", "## Why the failures happened",
-                 "nothing is published at 10.0.31.2:6030"):
+    for part in (
+        "## Topology",
+        "![topology of original](topology-original.svg)",
+        "## Configurations side by side",
+        "serverPort  7030",
+        "## What each client saw",
+        "## Why the failures happened",
+        "nothing is published at 10.0.31.2:6030",
+    ):
         assert part in report, part
     assert "<svg" in (directory / "topology-original.svg").read_text()

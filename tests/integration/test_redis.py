@@ -32,7 +32,11 @@ def test_only_the_remote_client_fails_and_only_in_original(redis_run):
 
 def test_the_failure_is_a_moved_redirect_to_an_unroutable_container_address(redis_run):
     run = RunDir(redis_run.run_dir)
-    outcome = next(o for o in run.outcomes if (o["variant"], o["node"], o["step"]) == ("original", "remote-client", "set-node2-key"))
+    outcome = next(
+        o
+        for o in run.outcomes
+        if (o["variant"], o["node"], o["step"]) == ("original", "remote-client", "set-node2-key")
+    )
     assert "Could not connect to Redis at 172.19.0.42:6379: Network is unreachable" in outcome["output"]
     explanation = explain_outcome(run, outcome)
     entry, redirect = explanation.attempts

@@ -45,8 +45,13 @@ def test_unmet_expectation_exits_1(tmp_path):
 
 def test_ctrl_c_tears_down_and_marks_the_run_incomplete(tmp_path):
     network_before = machine.root_network()
-    process = subprocess.Popen([sys.executable, "-m", "lab", "run", str(NAT), "--results", str(tmp_path)],
-                               cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    process = subprocess.Popen(
+        [sys.executable, "-m", "lab", "run", str(NAT), "--results", str(tmp_path)],
+        cwd=REPO,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     deadline = time.monotonic() + 60
     for line in process.stderr:
         if "container taosnode2" in line or time.monotonic() > deadline:

@@ -48,8 +48,9 @@ def pytest_collection_modifyitems(config, items):
 
 def keygen(path: Path) -> Path:
     """A new passphrase-less ed25519 key pair at `path` (and `path`.pub)."""
-    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "lab-test", "-f", str(path)],
-                   check=True, timeout=30)
+    subprocess.run(
+        ["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "lab-test", "-f", str(path)], check=True, timeout=30
+    )
     return path
 
 
@@ -82,16 +83,33 @@ def sshd(tmp_path_factory):
     (folder / "authorized_keys").write_text(Path(f"{client_key}.pub").read_text())
     port = free_port()
     config = folder / "sshd_config"
-    config.write_text("\n".join([
-        f"Port {port}", "ListenAddress 127.0.0.1", f"HostKey {host_key}",
-        f"AuthorizedKeysFile {folder / 'authorized_keys'}", "PermitRootLogin prohibit-password",
-        "PasswordAuthentication no", "KbdInteractiveAuthentication no", "UsePAM no", "StrictModes no",
-        "PidFile none", "Subsystem sftp internal-sftp", "",
-    ]))
+    config.write_text(
+        "\n".join(
+            [
+                f"Port {port}",
+                "ListenAddress 127.0.0.1",
+                f"HostKey {host_key}",
+                f"AuthorizedKeysFile {folder / 'authorized_keys'}",
+                "PermitRootLogin prohibit-password",
+                "PasswordAuthentication no",
+                "KbdInteractiveAuthentication no",
+                "UsePAM no",
+                "StrictModes no",
+                "PidFile none",
+                "Subsystem sftp internal-sftp",
+                "",
+            ]
+        )
+    )
     made_privsep = not PRIVSEP_DIR.exists()
     PRIVSEP_DIR.mkdir(mode=0o755, exist_ok=True)
-    process = subprocess.Popen([SSHD, "-D", "-e", "-f", str(config)], stdin=subprocess.DEVNULL,
-                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    process = subprocess.Popen(
+        [SSHD, "-D", "-e", "-f", str(config)],
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     key_type, key_data = Path(f"{host_key}.pub").read_text().split()[:2]
     server = SshServer(port, f"[127.0.0.1]:{port} {key_type} {key_data}\n", client_key)
     listening = threading.Event()
@@ -140,13 +158,13 @@ class Client:
 
     def run(self, *args: str, timeout: float = 1200) -> subprocess.CompletedProcess:
         """`python -m lab ARGS` to completion, from the repository."""
-        return subprocess.run(self.argv(*args), cwd=REPO, env=self.env, capture_output=True, text=True,
-                              timeout=timeout)
+        return subprocess.run(self.argv(*args), cwd=REPO, env=self.env, capture_output=True, text=True, timeout=timeout)
 
     def start(self, *args: str) -> subprocess.Popen:
         """`python -m lab ARGS`, running."""
-        return subprocess.Popen(self.argv(*args), cwd=REPO, env=self.env, stdout=subprocess.PIPE,
-                                stderr=subprocess.PIPE, text=True)
+        return subprocess.Popen(
+            self.argv(*args), cwd=REPO, env=self.env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        )
 
 
 @pytest.fixture
@@ -164,7 +182,8 @@ def installed(sshd, remote_home, tmp_path_factory):
     home = tmp_path_factory.mktemp("install-home")
     (home / ".ssh").mkdir(mode=0o700)
     (home / ".ssh" / "known_hosts").write_text(sshd.host_key_line)
-    result = Client(home, remote_home).run("validate", "scenarios/docker-nat-reachability.yaml",
-                                           "--on", sshd.target, "--identity", str(sshd.client_key))
+    result = Client(home, remote_home).run(
+        "validate", "scenarios/docker-nat-reachability.yaml", "--on", sshd.target, "--identity", str(sshd.client_key)
+    )
     assert result.returncode == 0, result.stdout + result.stderr
     return result

@@ -68,12 +68,15 @@ def run_folders(client) -> set[Path]:
     return set(runs.iterdir()) if runs.exists() else set()
 
 
-@pytest.mark.parametrize("text,target", [
-    ("lab1", Target("lab1")),
-    ("root@lab1:2222", Target("lab1", "root", 2222)),
-    ("ops@[fd00::5]:22", Target("fd00::5", "ops", 22)),
-    ("fd00::5", Target("fd00::5")),
-])
+@pytest.mark.parametrize(
+    "text,target",
+    [
+        ("lab1", Target("lab1")),
+        ("root@lab1:2222", Target("lab1", "root", 2222)),
+        ("ops@[fd00::5]:22", Target("fd00::5", "ops", 22)),
+        ("fd00::5", Target("fd00::5")),
+    ],
+)
 def test_target_syntax(text, target):
     assert Target.parse(text) == target
 
@@ -94,8 +97,8 @@ def test_run_on_remote_machine_brings_results_back(client, sshd, installed, tmp_
     record = json.loads((run_dir / "results.json").read_text())
     assert record["complete"] is True and record["summary"]["all_met"] is True
     assert (run_dir / "default" / "captures" / "server-lan.pcap").stat().st_size > 24
-    assert "expectations met: 11/11" in run.stdout          # the remote's table and summary, relayed
-    assert "remote-client tcp-published: ok" in run.stderr   # its progress, relayed live
+    assert "expectations met: 11/11" in run.stdout  # the remote's table and summary, relayed
+    assert "remote-client tcp-published: ok" in run.stderr  # its progress, relayed live
     assert run_folders(client) <= folders_before, "the remote run folder was left behind"
     assert_left_nothing(run_dir)
 
@@ -125,15 +128,23 @@ variants:
 
 def test_scenario_travels_with_its_files_and_ssh_config_alias_works(client, sshd, installed, tmp_path):
     scenario = tmp_path / "scenarios" / "with-files.yaml"
-    for name, content in {"conf/greeting.txt": b"hello\n", "other/greeting.txt": b"hi\n",
-                          "data/deep/blob.bin": b"\0\1", "unrelated.txt": b"stays here\n"}.items():
+    for name, content in {
+        "conf/greeting.txt": b"hello\n",
+        "other/greeting.txt": b"hi\n",
+        "data/deep/blob.bin": b"\0\1",
+        "unrelated.txt": b"stays here\n",
+    }.items():
         (scenario.parent / name).parent.mkdir(parents=True, exist_ok=True)
         (scenario.parent / name).write_bytes(content)
     scenario.write_text(WITH_FILES)
     assert referenced_files(scenario, load_scenario(scenario)) == [
-        "conf/greeting.txt", "data/deep/blob.bin", "other/greeting.txt"]
+        "conf/greeting.txt",
+        "data/deep/blob.bin",
+        "other/greeting.txt",
+    ]
     (client.home / ".ssh" / "config").write_text(
-        f"Host labbox\n  HostName 127.0.0.1\n  Port {sshd.port}\n  User root\n  IdentityFile {sshd.client_key}\n")
+        f"Host labbox\n  HostName 127.0.0.1\n  Port {sshd.port}\n  User root\n  IdentityFile {sshd.client_key}\n"
+    )
     remote = client.run("validate", str(scenario), "--on", "labbox")
     assert remote.returncode == 0, remote.stdout + remote.stderr
     assert "ok — scenario 'with-files', 2 variant(s)" in remote.stdout
@@ -166,8 +177,9 @@ def test_unknown_host_key_is_refused_with_how_to_accept(client, sshd):
 
 def test_accept_new_host_key_records_it(client, sshd, installed):
     client.known_hosts.write_text("# kept\n")
-    first = client.run("validate", NAT, "--on", sshd.target, "--identity", str(sshd.client_key),
-                       "--accept-new-host-key")
+    first = client.run(
+        "validate", NAT, "--on", sshd.target, "--identity", str(sshd.client_key), "--accept-new-host-key"
+    )
     assert first.returncode == 0, first.stdout + first.stderr
     assert client.known_hosts.read_text() == "# kept\n" + sshd.host_key_line
     again = client.run("validate", NAT, "--on", sshd.target, "--identity", str(sshd.client_key))
@@ -177,8 +189,9 @@ def test_accept_new_host_key_records_it(client, sshd, installed):
 def test_changed_host_key_is_refused(client, sshd, tmp_path):
     other = Path(f"{keygen(tmp_path / 'other_host_key')}.pub").read_text().split()
     client.known_hosts.write_text(f"[127.0.0.1]:{sshd.port} {other[0]} {other[1]}\n")
-    result = client.run("validate", NAT, "--on", sshd.target, "--identity", str(sshd.client_key),
-                        "--accept-new-host-key")
+    result = client.run(
+        "validate", NAT, "--on", sshd.target, "--identity", str(sshd.client_key), "--accept-new-host-key"
+    )
     assert result.returncode == 3, result.stdout + result.stderr
     assert "differs from the one in" in result.stderr and "ssh-keygen -R" in result.stderr
 
@@ -201,8 +214,9 @@ def test_unreachable_port(client):
 
 def test_ctrl_c_stops_the_remote_run_and_tears_it_down(client, sshd, installed, tmp_path):
     results = tmp_path / "local-results"
-    process = client.start("run", NAT, "--on", sshd.target, "--identity", str(sshd.client_key),
-                           "--results", str(results))
+    process = client.start(
+        "run", NAT, "--on", sshd.target, "--identity", str(sshd.client_key), "--results", str(results)
+    )
     seen = wait_for(process, "container taosnode2")
     assert any("container taosnode2" in line for line in seen), "".join(seen)
     process.send_signal(signal.SIGINT)
@@ -216,8 +230,9 @@ def test_ctrl_c_stops_the_remote_run_and_tears_it_down(client, sshd, installed, 
 
 def test_lost_connection_tears_the_remote_run_down(client, sshd, installed, tmp_path):
     folders_before = run_folders(client)
-    process = client.start("run", NAT, "--on", sshd.target, "--identity", str(sshd.client_key),
-                           "--results", str(tmp_path))
+    process = client.start(
+        "run", NAT, "--on", sshd.target, "--identity", str(sshd.client_key), "--results", str(tmp_path)
+    )
     seen = wait_for(process, "container taosnode2")
     assert any("container taosnode2" in line for line in seen), "".join(seen)
     (tether,) = tethers(client.remote_home)
@@ -233,12 +248,18 @@ def test_lost_connection_tears_the_remote_run_down(client, sshd, installed, tmp_
 
 
 def test_tether_stops_its_program_once_when_stdin_closes(tmp_path):
-    program = ("import signal, sys\n"
-               "signal.signal(signal.SIGINT, lambda *a: (print('torn down', flush=True), sys.exit(130)))\n"
-               "print('ready', flush=True)\n"
-               "signal.pause()\n")
-    tether = subprocess.Popen([sys.executable, str(REPO / "lab" / "remote" / "tether.py"), sys.executable, "-c",
-                               program], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    program = (
+        "import signal, sys\n"
+        "signal.signal(signal.SIGINT, lambda *a: (print('torn down', flush=True), sys.exit(130)))\n"
+        "print('ready', flush=True)\n"
+        "signal.pause()\n"
+    )
+    tether = subprocess.Popen(
+        [sys.executable, str(REPO / "lab" / "remote" / "tether.py"), sys.executable, "-c", program],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
     assert tether.stdout.readline() == "ready\n"
     tether.stdin.close()
     assert tether.stdout.read() == "torn down\n"

@@ -44,8 +44,11 @@ def test_every_error_has_a_position(case, in_repo):
 
 
 def test_validate_command_exits_2_and_names_the_problem(in_repo):
-    result = subprocess.run([sys.executable, "-m", "lab", "validate", "tests/scenario/errors/bad-addresses.yaml"],
-                            capture_output=True, text=True)
+    result = subprocess.run(
+        [sys.executable, "-m", "lab", "validate", "tests/scenario/errors/bad-addresses.yaml"],
+        capture_output=True,
+        text=True,
+    )
     assert result.returncode == 2
     assert "tests/scenario/errors/bad-addresses.yaml:7:" in result.stderr
     assert "not an IPv4 address" in result.stderr
@@ -62,8 +65,11 @@ def test_validate_accepts_the_shipped_scenarios(in_repo):
 @pytest.mark.parametrize("case", ["hostile-names", "paths", "duplicates"])
 def test_run_of_a_bad_scenario_creates_nothing(case, in_repo, tmp_path):
     results = tmp_path / "results"
-    result = subprocess.run([sys.executable, "-m", "lab", "run", f"tests/scenario/errors/{case}.yaml",
-                             "--results", str(results)], capture_output=True, text=True)
+    result = subprocess.run(
+        [sys.executable, "-m", "lab", "run", f"tests/scenario/errors/{case}.yaml", "--results", str(results)],
+        capture_output=True,
+        text=True,
+    )
     assert result.returncode == 2, result.stdout + result.stderr
     assert "nothing was built" in result.stderr
     assert not results.exists(), "an invalid scenario must not even create the results folder"

@@ -16,12 +16,21 @@ from ..conftest import REPO
 BASE = yaml.safe_load((REPO / "scenarios" / "docker-nat-reachability.yaml").read_text())
 INCIDENT = yaml.safe_load((REPO / "scenarios" / "tdengine-docker-cross-subnet.yaml").read_text())
 
-scalars = st.one_of(st.none(), st.booleans(), st.integers(-2**70, 2**70), st.floats(allow_nan=True),
-                    st.text(max_size=30), st.sampled_from(["10.0.31.5", "10.0.31.0/24", "6030:6030/udp", "${x}",
-                                                           "$(reboot)", "; rm -rf /", "../../etc/passwd", "a" * 300]))
-values = st.recursive(scalars, lambda inner: st.one_of(st.lists(inner, max_size=4),
-                                                        st.dictionaries(st.text(max_size=12), inner, max_size=4)),
-                      max_leaves=12)
+scalars = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(-(2**70), 2**70),
+    st.floats(allow_nan=True),
+    st.text(max_size=30),
+    st.sampled_from(
+        ["10.0.31.5", "10.0.31.0/24", "6030:6030/udp", "${x}", "$(reboot)", "; rm -rf /", "../../etc/passwd", "a" * 300]
+    ),
+)
+values = st.recursive(
+    scalars,
+    lambda inner: st.one_of(st.lists(inner, max_size=4), st.dictionaries(st.text(max_size=12), inner, max_size=4)),
+    max_leaves=12,
+)
 
 
 def _load(tmp_path, document) -> None:

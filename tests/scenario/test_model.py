@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
+from lab.errors import ScenarioInvalid
 from lab.scenario import model
 from lab.scenario.dump import scenario_as_data
-from lab.errors import ScenarioInvalid
 from lab.scenario.loader import load_scenario
 from lab.scenario.read_docker import expand_publish
 
@@ -46,23 +46,29 @@ def test_incident_variants_differ_only_where_the_fix_is():
     assert "serverPort  6030" in node2["original"].files[0].content
     win = original.deployment.node("win-client")
     assert win.os == "windows" and win.routes == (model.Route(IPv4Network("172.19.0.0/16"), IPv4Address("10.0.31.2")),)
-    assert original.expectation("remote-client", "show-dnodes") == model.Expectation(False, "Unable to establish connection")
+    assert original.expectation("remote-client", "show-dnodes") == model.Expectation(
+        False, "Unable to establish connection"
+    )
     assert fixed.expectation("remote-client", "show-dnodes") == model.Expectation()
 
 
 def test_a_variable_alone_keeps_its_type(tmp_path):
     path = tmp_path / "s.yaml"
-    path.write_text("name: s\nvars: {t: 2.5, port: 80}\nsubnets: {lan: 10.0.0.0/24}\n"
-                    "hosts: {a: {interfaces: {lan: 10.0.0.5}}}\n"
-                    "steps: [{name: x, on: a, tcp: '10.0.0.1:${port}', timeout: '${t}'}]\n")
+    path.write_text(
+        "name: s\nvars: {t: 2.5, port: 80}\nsubnets: {lan: 10.0.0.0/24}\n"
+        "hosts: {a: {interfaces: {lan: 10.0.0.5}}}\n"
+        "steps: [{name: x, on: a, tcp: '10.0.0.1:${port}', timeout: '${t}'}]\n"
+    )
     step = load_scenario(path).variants[0].steps[0]
     assert step.timeout_s == 2.5 and step.action.port == 80
 
 
 def test_all_problems_are_reported_at_once(tmp_path):
     path = tmp_path / "s.yaml"
-    path.write_text("name: s\nsubnets: {lan: 10.0.0.0/24}\nhosts:\n  a: {interfaces: {lan: 10.0.1.5}}\n"
-                    "  b: {interfaces: {lan: 10.0.0.300}}\n")
+    path.write_text(
+        "name: s\nsubnets: {lan: 10.0.0.0/24}\nhosts:\n  a: {interfaces: {lan: 10.0.1.5}}\n"
+        "  b: {interfaces: {lan: 10.0.0.300}}\n"
+    )
     with pytest.raises(ScenarioInvalid) as caught:
         load_scenario(path)
     assert [(e.where.line, e.where.column) for e in caught.value.problems] == [(4, 25), (5, 25)]

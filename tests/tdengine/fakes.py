@@ -51,11 +51,11 @@ class FakeServer:
                 return
             buffer += chunk
             while len(buffer) >= protocol.HEADER_SIZE:
-                header = protocol.decode_header(buffer[:protocol.HEADER_SIZE])
+                header = protocol.decode_header(buffer[: protocol.HEADER_SIZE])
                 end = protocol.HEADER_SIZE + header[4]
                 if len(buffer) < end:
                     break
-                message = protocol.decode_body(header, buffer[protocol.HEADER_SIZE:end])
+                message = protocol.decode_body(header, buffer[protocol.HEADER_SIZE : end])
                 buffer = buffer[end:]
                 response = self._answer(message)
                 if response is not None:

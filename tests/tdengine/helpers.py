@@ -68,8 +68,15 @@ def run_taos(cfg_dir, *args, stdin=None, timeout=30, program=None):
     if cfg_dir is not None:
         command += ["-c", str(cfg_dir)]
     command += [str(arg) for arg in args]
-    return subprocess.run(command, input=stdin if stdin is not None else "", capture_output=True,
-                          text=True, timeout=timeout, env=child_env(), cwd=ROOT)
+    return subprocess.run(
+        command,
+        input=stdin if stdin is not None else "",
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env=child_env(),
+        cwd=ROOT,
+    )
 
 
 class Taosd:
@@ -85,8 +92,9 @@ class Taosd:
         """Start the process (appending to its log)."""
         self.started = time.monotonic()
         with open(self.log_path, "ab") as log:
-            self.process = subprocess.Popen(module_command("taosd", "-c", self.cfg_dir),
-                                            stdout=log, stderr=log, env=child_env(), cwd=ROOT)
+            self.process = subprocess.Popen(
+                module_command("taosd", "-c", self.cfg_dir), stdout=log, stderr=log, env=child_env(), cwd=ROOT
+            )
         return self
 
     def log(self):
@@ -132,5 +140,6 @@ def golden(name):
 
 def table_rows(stdout):
     """The cells of the result rows in shell output."""
-    return [[cell.strip() for cell in line.split("|")[:-1]]
-            for line in stdout.splitlines() if re.match(r"^\s+\d+ \|", line)]
+    return [
+        [cell.strip() for cell in line.split("|")[:-1]] for line in stdout.splitlines() if re.match(r"^\s+\d+ \|", line)
+    ]

@@ -32,8 +32,10 @@ def servers():
 
 def connect_rsp(epset=(), in_use=0, port=0):
     def handler(message, server):
-        return protocol.reply(message, {"epset": list(epset), "in_use": in_use, "version": "2.0.20.0"},
-                              port=port or server.port)
+        return protocol.reply(
+            message, {"epset": list(epset), "in_use": in_use, "version": "2.0.20.0"}, port=port or server.port
+        )
+
     return handler
 
 
@@ -50,11 +52,13 @@ def test_later_udp_goes_to_the_port_named_in_the_reply(servers):
 
 
 def test_redirect_then_the_connect_response_replaces_the_set(servers):
-    master = servers(socket.SOCK_DGRAM,
-                     lambda m, s: connect_rsp([f"localhost:{s.port}", "taosnode9:6030"])(m, s))
-    slave = servers(socket.SOCK_DGRAM, lambda m, s: protocol.reply(
-        m, {"epset": [f"127.0.0.1:{s.port}", f"127.0.0.1:{master.port}"], "in_use": 1},
-        code=REDIRECT, port=s.port))
+    master = servers(socket.SOCK_DGRAM, lambda m, s: connect_rsp([f"localhost:{s.port}", "taosnode9:6030"])(m, s))
+    slave = servers(
+        socket.SOCK_DGRAM,
+        lambda m, s: protocol.reply(
+            m, {"epset": [f"127.0.0.1:{s.port}", f"127.0.0.1:{master.port}"], "in_use": 1}, code=REDIRECT, port=s.port
+        ),
+    )
     connection = Connection(EpSet([("127.0.0.1", slave.port)]), RPC_TIMER_MS, "root", "taosdata")
     connection.connect()
     assert connection.server_version == "2.0.20.0"
@@ -63,18 +67,23 @@ def test_redirect_then_the_connect_response_replaces_the_set(servers):
 
 
 def test_endless_redirects_give_up(servers):
-    loop = servers(socket.SOCK_DGRAM, lambda m, s: protocol.reply(
-        m, {"epset": [f"127.0.0.1:{s.port}"], "in_use": 0}, code=REDIRECT, port=s.port))
+    loop = servers(
+        socket.SOCK_DGRAM,
+        lambda m, s: protocol.reply(m, {"epset": [f"127.0.0.1:{s.port}"], "in_use": 0}, code=REDIRECT, port=s.port),
+    )
     with pytest.raises(TaosError) as error:
         RpcClient(EpSet([("127.0.0.1", loop.port)]), RPC_TIMER_MS).request(protocol.CONNECT, {})
     assert error.value.code == NETWORK_UNAVAIL
     assert len(loop.received) == 6
 
 
-@pytest.mark.parametrize("first, second, code", [
-    ("nosuch.invalid", "127.0.0.1", NETWORK_UNAVAIL),
-    ("127.0.0.1", "nosuch.invalid", FQDN_ERROR),
-])
+@pytest.mark.parametrize(
+    "first, second, code",
+    [
+        ("nosuch.invalid", "127.0.0.1", NETWORK_UNAVAIL),
+        ("127.0.0.1", "nosuch.invalid", FQDN_ERROR),
+    ],
+)
 def test_every_endpoint_is_tried_and_the_last_error_reported(first, second, code):
     port = closed_port()
     rpc = RpcClient(EpSet([(first, port), (second, port)]), RPC_TIMER_MS)
@@ -98,11 +107,9 @@ def test_show_uses_tcp_and_a_refused_tcp_connection_fails_fast(servers):
     connection = Connection(EpSet([("127.0.0.1", tcp.port)]), RPC_TIMER_MS, "root", "taosdata")
     columns, rows = connection.show("dnodes")
     assert [c.name for c in columns] == ["id"] and rows == [[1], [2]]
-    assert [(m.type, m.body.get("show_id")) for m in tcp.received] == [(protocol.SHOW, None),
-                                                                       (protocol.RETRIEVE, 4)]
+    assert [(m.type, m.body.get("show_id")) for m in tcp.received] == [(protocol.SHOW, None), (protocol.RETRIEVE, 4)]
     closed = closed_port()
-    refused = Connection(EpSet([("127.0.0.1", closed), ("localhost", closed)]), RPC_TIMER_MS,
-                         "root", "taosdata")
+    refused = Connection(EpSet([("127.0.0.1", closed), ("localhost", closed)]), RPC_TIMER_MS, "root", "taosdata")
     start = time.monotonic()
     with pytest.raises(TaosError) as error:
         refused.show("dnodes")

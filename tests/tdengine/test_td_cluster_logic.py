@@ -3,7 +3,7 @@
 import pytest
 
 from lab.tdengine import errors
-from lab.tdengine.cluster import (ClusterTable, Mnode, claim_beats, takeover_delay)
+from lab.tdengine.cluster import ClusterTable, Mnode, claim_beats, takeover_delay
 from lab.tdengine.errors import TaosError
 
 INTERVAL = 1
@@ -25,7 +25,7 @@ def test_first_deploy_is_a_single_ready_dnode_with_the_master_mnode():
 def test_create_dnode_appends_the_mnode_port_and_counts_ids_up():
     mnode = make_mnode()
     assert mnode.create_dnode("taosnode2").ep == "taosnode2:6030"
-    assert mnode.create_dnode(' taosnode3:7030 ').id == 3
+    assert mnode.create_dnode(" taosnode3:7030 ").id == 3
     with pytest.raises(TaosError) as error:
         mnode.create_dnode("taosnode3:7030")
     assert error.value.code == errors.DNODE_ALREADY_EXIST
@@ -94,8 +94,12 @@ def test_drop_dnode_by_endpoint_or_id_but_never_the_master():
     mnode.create_dnode("taosnode3")
     assert mnode.drop_dnode("taosnode2:6030").id == 2
     assert mnode.drop_dnode("3").id == 3
-    for target, code in (("1", errors.NO_REMOVE_MASTER), ("taosnode1:6030", errors.NO_REMOVE_MASTER),
-                         ("7", errors.DNODE_NOT_EXIST), ("nothing", errors.DNODE_NOT_EXIST)):
+    for target, code in (
+        ("1", errors.NO_REMOVE_MASTER),
+        ("taosnode1:6030", errors.NO_REMOVE_MASTER),
+        ("7", errors.DNODE_NOT_EXIST),
+        ("nothing", errors.DNODE_NOT_EXIST),
+    ):
         with pytest.raises(TaosError) as error:
             mnode.drop_dnode(target)
         assert error.value.code == code
@@ -110,7 +114,9 @@ def test_a_new_master_has_not_heard_from_anybody():
     table.take_over(2)
     new = Mnode(table, 2, 6030, 3, INTERVAL, 110.0, cores=2)
     assert [(row[0], row[4], row[7]) for row in new.dnode_rows()] == [
-        (1, "offline", "status not received"), (2, "ready", "")]
+        (1, "offline", "status not received"),
+        (2, "ready", ""),
+    ]
     assert [row[2] for row in new.mnode_rows()] == ["offline", "master"]
     assert (table.term, table.master_id) == (2, 2)
 

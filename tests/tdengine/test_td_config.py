@@ -2,8 +2,7 @@
 
 import pytest
 
-from lab.tdengine.config import (ConfigError, TaosConfig, load_config, parse_config, parse_endpoint,
-                                 rpc_thread_count)
+from lab.tdengine.config import ConfigError, TaosConfig, load_config, parse_config, parse_endpoint, rpc_thread_count
 
 
 def test_defaults_use_the_hostname_and_local_endpoint():
@@ -50,16 +49,19 @@ def test_a_hash_inside_a_value_is_kept():
     assert parse_config("dataDir /a#b\n", hostname="h").data_dir == "/a#b"
 
 
-@pytest.mark.parametrize("text, line, message", [
-    ("serverPort abc", 1, "serverPort: 'abc' is not a number"),
-    ("# x\n\nrpcTimer", 3, "rpcTimer: a value is required"),
-    ("statusInterval 0", 1, "statusInterval: 0 is out of range [1, 10]"),
-    ("numOfMnodes 4", 1, "numOfMnodes: 4 is out of range [1, 3]"),
-    ("fqdn a\nfirstEp a:b", 2, "firstEp: 'a:b' has no valid port"),
-    ("secondEp :6030", 1, "secondEp: ':6030' has no host name"),
-    ("dataDir", 1, "dataDir: a value is required"),
-    ("numOfThreadsPerCore x", 1, "numOfThreadsPerCore: 'x' is not a number"),
-])
+@pytest.mark.parametrize(
+    "text, line, message",
+    [
+        ("serverPort abc", 1, "serverPort: 'abc' is not a number"),
+        ("# x\n\nrpcTimer", 3, "rpcTimer: a value is required"),
+        ("statusInterval 0", 1, "statusInterval: 0 is out of range [1, 10]"),
+        ("numOfMnodes 4", 1, "numOfMnodes: 4 is out of range [1, 3]"),
+        ("fqdn a\nfirstEp a:b", 2, "firstEp: 'a:b' has no valid port"),
+        ("secondEp :6030", 1, "secondEp: ':6030' has no host name"),
+        ("dataDir", 1, "dataDir: a value is required"),
+        ("numOfThreadsPerCore x", 1, "numOfThreadsPerCore: 'x' is not a number"),
+    ],
+)
 def test_malformed_lines_name_file_and_line(text, line, message):
     with pytest.raises(ConfigError) as error:
         parse_config(text, source="/etc/taos/taos.cfg", hostname="h")
@@ -81,8 +83,9 @@ def test_parse_endpoint():
             parse_endpoint(bad, 6030)
 
 
-@pytest.mark.parametrize("cores, per_core, threads", [(1, 1.0, 1), (2, 1.0, 1), (4, 1.0, 2),
-                                                      (64, 1.0, 5), (8, 0.0, 1), (8, 2.0, 5)])
+@pytest.mark.parametrize(
+    "cores, per_core, threads", [(1, 1.0, 1), (2, 1.0, 1), (4, 1.0, 2), (64, 1.0, 5), (8, 0.0, 1), (8, 2.0, 5)]
+)
 def test_rpc_thread_count_is_cores_times_threads_per_core_halved_in_1_to_5(cores, per_core, threads):
     config = parse_config(f"numOfThreadsPerCore {per_core}", hostname="h")
     assert rpc_thread_count(config, cores) == threads

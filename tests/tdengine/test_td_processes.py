@@ -26,16 +26,25 @@ class Cluster:
         self.ports = free_bases(4)
         self.nodes = [self._node(index) for index in range(1, 4)]
         self.extra = []
-        self.client_cfg = write_cfg(base / "client", [
-            f"firstEp localhost:{self.ports[0]}", f"secondEp localhost:{self.ports[1]}",
-            "rpcTimer 300"])
+        self.client_cfg = write_cfg(
+            base / "client",
+            [f"firstEp localhost:{self.ports[0]}", f"secondEp localhost:{self.ports[1]}", "rpcTimer 300"],
+        )
 
     def _node(self, index, fqdn="localhost"):
         port = self.ports[index - 1]
-        cfg = write_cfg(self.base / f"cfg{index}", [
-            f"fqdn {fqdn}", f"serverPort {port}", f"firstEp localhost:{self.ports[0]}",
-            f"secondEp localhost:{self.ports[1]}", f"dataDir {self.base}/data{index}",
-            f"logDir {self.base}/log{index}", "statusInterval 1"])
+        cfg = write_cfg(
+            self.base / f"cfg{index}",
+            [
+                f"fqdn {fqdn}",
+                f"serverPort {port}",
+                f"firstEp localhost:{self.ports[0]}",
+                f"secondEp localhost:{self.ports[1]}",
+                f"dataDir {self.base}/data{index}",
+                f"logDir {self.base}/log{index}",
+                "statusInterval 1",
+            ],
+        )
         return Taosd(cfg, self.base / f"taosd{index}.log")
 
     def taos(self, *args, **kwargs):
@@ -68,7 +77,7 @@ def test_dnodes_start_fast_and_stay_small(cluster):
     for node in cluster.nodes:
         node.start()
     for node in cluster.nodes:
-        assert wait_until(lambda: "listening on 0.0.0.0" in node.log(), 5), node.log()
+        assert wait_until(lambda node=node: "listening on 0.0.0.0" in node.log(), 5), node.log()
     slowest = max(time.monotonic() - node.started for node in cluster.nodes)
     assert slowest < 2.0  # each came up in well under a second; three at once on 2 cores
     assert wait_until(lambda: "mnode: first deploy, dnode 1 is localhost:" in cluster.nodes[0].log(), 2)
@@ -85,8 +94,11 @@ def test_cluster_forms_with_create_dnode(cluster):
 
     def formed():
         dnodes, mnodes = cluster.rows("show dnodes"), cluster.rows("show mnodes")
-        return ([row[4] for row in dnodes] == ["ready"] * 3
-                and [row[2] for row in mnodes] == ["master", "slave", "slave"])
+        return [row[4] for row in dnodes] == ["ready"] * 3 and [row[2] for row in mnodes] == [
+            "master",
+            "slave",
+            "slave",
+        ]
 
     assert wait_until(formed, 10)
     result = cluster.taos("-s", "show dnodes; show mnodes")
@@ -111,12 +123,15 @@ def test_interactive_session(cluster):
     assert normalise(result.stderr) == '\nDB error: syntax error near "x;" (0.000000s)\n'
 
 
-@pytest.mark.parametrize("args, reason", [
-    (("-p", "wrong"), "Authentication failure"),
-    (("-pwrong",), "Authentication failure"),
-    (("-u", "nobody"), "Invalid user"),
-    (("-h", ""), "Invalid host name"),
-])
+@pytest.mark.parametrize(
+    "args, reason",
+    [
+        (("-p", "wrong"), "Authentication failure"),
+        (("-pwrong",), "Authentication failure"),
+        (("-u", "nobody"), "Invalid user"),
+        (("-h", ""), "Invalid host name"),
+    ],
+)
 def test_connect_errors_from_a_live_cluster(cluster, args, reason):
     result = cluster.taos(*args, "-s", "show dnodes")
     assert result.returncode == 1
@@ -130,7 +145,8 @@ def test_statement_errors_go_to_stderr_and_exit_0(cluster):
     assert normalise(result.stderr) == (
         "\nDB error: DNode already exists (0.000000s)\n"
         "\nDB error: Master DNode cannot be removed (0.000000s)\n"
-        "\nDB error: DNode does not exist (0.000000s)\n")
+        "\nDB error: DNode does not exist (0.000000s)\n"
+    )
     result = cluster.taos("-u", "monitor", "-psecretkey", "-s", "show dnodes")
     assert result.returncode == 0
     assert normalise(result.stderr) == "\nDB error: Insufficient privilege for operation (0.000000s)\n"
@@ -163,11 +179,13 @@ def test_garbage_on_every_port_is_ignored(cluster):
         with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as udp:
             for size in (1, 17, 18, 100, 1400):
                 udp.sendto(rng.randbytes(size), ("127.0.0.1", p3 + offset))
-            udp.sendto(b"TD\x01\x01" + bytes(10) + b"\x00\x00\x00\x0b" + b'{"user":5}',
-                       ("127.0.0.1", p3 + offset))
+            udp.sendto(b"TD\x01\x01" + bytes(10) + b"\x00\x00\x00\x0b" + b'{"user":5}', ("127.0.0.1", p3 + offset))
     for offset in (0, 5, 10, 11):
-        for payload in (rng.randbytes(3000), b"TD\x01\x0d" + bytes(10) + b"\x00\x00\x00\x02[]",
-                        protocol.encode(protocol.Message(protocol.STATUS, {"ep": 1}))):
+        for payload in (
+            rng.randbytes(3000),
+            b"TD\x01\x0d" + bytes(10) + b"\x00\x00\x00\x02[]",
+            protocol.encode(protocol.Message(protocol.STATUS, {"ep": 1})),
+        ):
             with socket.create_connection(("127.0.0.1", p3 + offset), timeout=2) as tcp:
                 tcp.sendall(payload)
     with urllib.request.urlopen(f"http://127.0.0.1:{p3 + 11}/rest/sql", timeout=5) as response:

@@ -16,8 +16,18 @@ from lab.tdengine.errors import INVALID_FQDN, TaosError
 from lab.tdengine.taos import initial_epset
 
 from .fakes import FakeServer
-from .helpers import (ROOT, Taosd, closed_port, free_bases, golden, normalise, run_taos, table_rows,
-                      wait_until, write_cfg)
+from .helpers import (
+    ROOT,
+    Taosd,
+    closed_port,
+    free_bases,
+    golden,
+    normalise,
+    run_taos,
+    table_rows,
+    wait_until,
+    write_cfg,
+)
 
 
 def client_cfg(tmp_path):
@@ -42,12 +52,15 @@ def test_connect_to_a_name_that_does_not_resolve(tmp_path):
 def test_query_fails_when_the_handed_endpoints_refuse(tmp_path):
     """The incident: connect answers through the mapped port, the handed endpoints refuse TCP."""
     refusing = [f"localhost:{port}" for port in free_bases(3)]
-    published = FakeServer(socket.SOCK_DGRAM, lambda message, server: protocol.reply(
-        message, {"epset": refusing, "in_use": 0, "version": "2.0.20.0"}, port=6030))
+    published = FakeServer(
+        socket.SOCK_DGRAM,
+        lambda message, server: protocol.reply(
+            message, {"epset": refusing, "in_use": 0, "version": "2.0.20.0"}, port=6030
+        ),
+    )
     try:
         start = time.monotonic()
-        result = run_taos(client_cfg(tmp_path), "-h", "127.0.0.1", "-P", published.port,
-                          "-s", "show dnodes")
+        result = run_taos(client_cfg(tmp_path), "-h", "127.0.0.1", "-P", published.port, "-s", "show dnodes")
         elapsed = time.monotonic() - start
     finally:
         published.close()
@@ -63,28 +76,35 @@ def test_launchers_find_the_project_through_symlinks(tmp_path):
     for program in ("taos", "taosd"):
         links[program] = tmp_path / program
         links[program].symlink_to(ROOT / "lab" / "tdengine" / "bin" / program)
-    result = subprocess.run([links["taos"], "-c", client_cfg(tmp_path), "-h", "x.invalid", "-s", "q"],
-                            capture_output=True, text=True, timeout=30, env=env, cwd=tmp_path)
+    result = subprocess.run(
+        [links["taos"], "-c", client_cfg(tmp_path), "-h", "x.invalid", "-s", "q"],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        env=env,
+        cwd=tmp_path,
+    )
     assert result.returncode == 1 and result.stdout == golden("connect_unresolvable.stdout")
     bad = write_cfg(tmp_path / "bad", ["fqdn localhost", "serverPort abc"])
-    result = subprocess.run([links["taosd"], "-c", bad], capture_output=True, text=True, timeout=30,
-                            env=env, cwd=tmp_path)
+    result = subprocess.run(
+        [links["taosd"], "-c", bad], capture_output=True, text=True, timeout=30, env=env, cwd=tmp_path
+    )
     assert result.returncode == 1
     assert result.stderr == f"taosd: {bad}/taos.cfg:2: serverPort: 'abc' is not a number\n"
 
 
 def test_single_dnode_hands_out_no_endpoints_and_stops_on_sigint(tmp_path):
     port = free_bases(1)[0]
-    cfg = write_cfg(tmp_path / "cfg", ["fqdn localhost", f"serverPort {port}",
-                                       f"dataDir {tmp_path}/data", f"logDir {tmp_path}/log"])
+    cfg = write_cfg(
+        tmp_path / "cfg", ["fqdn localhost", f"serverPort {port}", f"dataDir {tmp_path}/data", f"logDir {tmp_path}/log"]
+    )
     node = Taosd(cfg, tmp_path / "taosd.log").start()
     try:
         assert wait_until(lambda: "role master" in node.log(), 5), node.log()
         connection = Connection(EpSet([("127.0.0.1", port)]), 300, "root", "taosdata")
         connection.connect()
         assert connection.epset.endpoints == [("127.0.0.1", port)]  # kept: the set was empty
-        rows = table_rows(run_taos(client_cfg(tmp_path), "-h", "127.0.0.1", "-P", port,
-                                   "-s", "show dnodes").stdout)
+        rows = table_rows(run_taos(client_cfg(tmp_path), "-h", "127.0.0.1", "-P", port, "-s", "show dnodes").stdout)
         assert [(row[0], row[1], row[4]) for row in rows] == [("1", f"localhost:{port}", "ready")]
         stopped = time.monotonic()
         node.process.send_signal(signal.SIGINT)

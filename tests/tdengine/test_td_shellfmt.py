@@ -36,10 +36,11 @@ def utc(monkeypatch):
 
 
 def test_show_dnodes_table_is_134_wide(utc):
-    rows = [[1, "taosnode1:6030", 0, 2, "ready", "any", STAMP, ""],
-            [2, "taosnode2:6030", 0, 0, "offline", "any", STAMP, "status not received"],
-            [3, "a-very-long-host-name.example.com:6030", 0, 16, "offline", "any", STAMP,
-             "status msg timeout"]]
+    rows = [
+        [1, "taosnode1:6030", 0, 2, "ready", "any", STAMP, ""],
+        [2, "taosnode2:6030", 0, 0, "offline", "any", STAMP, "status not received"],
+        [3, "a-very-long-host-name.example.com:6030", 0, 16, "offline", "any", STAMP, "status msg timeout"],
+    ]
     text = shellfmt.format_table(DNODE_COLUMNS, rows)
     assert text == DNODES
     assert text.splitlines()[1] == "=" * 134
@@ -53,7 +54,8 @@ def test_show_mnodes_table(utc):
 def test_header_centres_names_and_empty_results_print_nothing():
     columns = [Column("server_version()", "binary", 8), Column("n", "bigint", 8)]
     assert shellfmt.format_header(columns, [16, 21]) == (
-        " server_version() |           n           |\n" + "=" * 43 + "\n")
+        " server_version() |           n           |\n" + "=" * 43 + "\n"
+    )
     assert shellfmt.format_table(columns, []) == ""
 
 
@@ -67,10 +69,13 @@ def test_text_cut_keeps_the_width():
 def test_fixed_texts():
     assert shellfmt.banner() == (
         "\nWelcome to the TDengine shell from Linux, Client Version:2.0.20.0\n"
-        "Copyright (c) 2020 by TAOS Data, Inc. All rights reserved.\n\n")
+        "Copyright (c) 2020 by TAOS Data, Inc. All rights reserved.\n\n"
+    )
     assert shellfmt.connect_failed("Unable to establish connection") == (
-        "taos connect failed, reason: Unable to establish connection.\n\n")
+        "taos connect failed, reason: Unable to establish connection.\n\n"
+    )
     assert shellfmt.query_ok_rows(3, 0.0012344) == "Query OK, 3 row(s) in set (0.001234s)\n"
     assert shellfmt.query_ok_affected(0, 0.01) == "Query OK, 0 of 0 row(s) in database (0.010000s)\n"
     assert shellfmt.db_error("Unable to establish connection", 0.012928) == (
-        "\nDB error: Unable to establish connection (0.012928s)\n")
+        "\nDB error: Unable to establish connection (0.012928s)\n"
+    )

@@ -22,34 +22,40 @@ def test_empty_quit_and_ready():
     assert not sql.is_ready("show dnodes")
 
 
-@pytest.mark.parametrize("text, statement", [
-    ("show dnodes", Statement(sql.SHOW_DNODES)),
-    ("SHOW  MNODES ;", Statement(sql.SHOW_MNODES)),
-    ('create dnode "taosnode2:6030";', Statement(sql.CREATE_DNODE, "taosnode2:6030")),
-    ("create dnode 'taosnode2'", Statement(sql.CREATE_DNODE, "taosnode2")),
-    ("CREATE DNODE h2.taos.com:7030;", Statement(sql.CREATE_DNODE, "h2.taos.com:7030")),
-    ("drop dnode 3", Statement(sql.DROP_DNODE, "3")),
-    ('drop dnode "taosnode3:6030"', Statement(sql.DROP_DNODE, "taosnode3:6030")),
-    ("select server_version();", Statement(sql.SERVER_VERSION, "server_version()")),
-    ("SELECT SERVER_VERSION ( )", Statement(sql.SERVER_VERSION, "SERVER_VERSION ( )")),
-])
+@pytest.mark.parametrize(
+    "text, statement",
+    [
+        ("show dnodes", Statement(sql.SHOW_DNODES)),
+        ("SHOW  MNODES ;", Statement(sql.SHOW_MNODES)),
+        ('create dnode "taosnode2:6030";', Statement(sql.CREATE_DNODE, "taosnode2:6030")),
+        ("create dnode 'taosnode2'", Statement(sql.CREATE_DNODE, "taosnode2")),
+        ("CREATE DNODE h2.taos.com:7030;", Statement(sql.CREATE_DNODE, "h2.taos.com:7030")),
+        ("drop dnode 3", Statement(sql.DROP_DNODE, "3")),
+        ('drop dnode "taosnode3:6030"', Statement(sql.DROP_DNODE, "taosnode3:6030")),
+        ("select server_version();", Statement(sql.SERVER_VERSION, "server_version()")),
+        ("SELECT SERVER_VERSION ( )", Statement(sql.SERVER_VERSION, "SERVER_VERSION ( )")),
+    ],
+)
 def test_supported_statements(text, statement):
     assert sql.parse_statement(text) == statement
 
 
-@pytest.mark.parametrize("text, message", [
-    ("foo bar;", 'syntax error near "foo bar;"'),
-    ("show databases", 'syntax error near "databases"'),
-    ("show dnodes extra;", 'syntax error near "extra;"'),
-    ("show", "syntax error near 'Incomplete SQL statement'"),
-    ("show;", 'syntax error near ";"'),
-    ("create dnode", "syntax error near 'Incomplete SQL statement'"),
-    ('create dnode "a" "b"', 'syntax error near ""b""'),
-    ("select 1", 'syntax error near "1"'),
-    ("show $x", "syntax error near 'unrecognized token: \"$x\"'"),
-    ("show 'open", "syntax error near 'unrecognized token: \"'open\"'"),
-    ("select " + "x" * 80, 'syntax error near "' + "x" * 44),
-])
+@pytest.mark.parametrize(
+    "text, message",
+    [
+        ("foo bar;", 'syntax error near "foo bar;"'),
+        ("show databases", 'syntax error near "databases"'),
+        ("show dnodes extra;", 'syntax error near "extra;"'),
+        ("show", "syntax error near 'Incomplete SQL statement'"),
+        ("show;", 'syntax error near ";"'),
+        ("create dnode", "syntax error near 'Incomplete SQL statement'"),
+        ('create dnode "a" "b"', 'syntax error near ""b""'),
+        ("select 1", 'syntax error near "1"'),
+        ("show $x", "syntax error near 'unrecognized token: \"$x\"'"),
+        ("show 'open", "syntax error near 'unrecognized token: \"'open\"'"),
+        ("select " + "x" * 80, 'syntax error near "' + "x" * 44),
+    ],
+)
 def test_errors_read_like_tdengine(text, message):
     with pytest.raises(TaosError) as error:
         sql.parse_statement(text)
