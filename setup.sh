@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Install whatever the lab needs on a Debian/Ubuntu machine (as root), then optionally run:
-#   ./setup.sh            install only
+#   ./setup.sh            install only (the lab and its notebooks)
 #   ./setup.sh replay     install, then replay the incident scenario
-#   ./setup.sh test       install, then run the whole test suite
+#   ./setup.sh test       install with the test tools, then run the checks and the whole test suite
+#   ./setup.sh lab        install only what a lab machine needs (used by `--on HOST`)
 # Idempotent and quick when everything is already there.
 set -euo pipefail
 cd "$(dirname "$(readlink -f "$0")")"
@@ -11,21 +12,24 @@ if [ "$(id -u)" -ne 0 ]; then
   echo "setup.sh: run as root (sudo ./setup.sh ...): the lab creates namespaces and starts dockerd" >&2
   exit 3
 fi
+command="${1:-}"
+case "$command" in
+  ""|replay) extras="notebooks" ;;
+  test) extras="test,notebooks" ;;
+  lab) extras="" ;;
+  *) echo "setup.sh: unknown command '$command' (use: replay, test, lab, or nothing)" >&2; exit 2 ;;
+esac
 
-# Debian packages: program -> package. Only missing ones are installed.
-declare -A NEED=(
-  [mnexec]=mininet [ip]=iproute2 [iptables]=iptables [nft]=nftables [dockerd]=docker.io
-  [tcpdump]=tcpdump [ping]=iputils-ping [nsenter]=util-linux [sysctl]=procps
-  [/usr/bin/python3]=python3 [git]=git [dot]=graphviz
-  [redis-server]=redis-server [redis-cli]=redis-tools
-  [ssh]=openssh-client [/usr/sbin/sshd]=openssh-server  # `--on HOST` and its tests (tests/remote)
-)
+# Debian packages of missing programs: lab/packages.tsv lists program, package and what needs it.
 missing=()
-for program in "${!NEED[@]}"; do
-  command -v "$program" >/dev/null 2>&1 || missing+=("${NEED[$program]}")
-done
+while IFS=$'\t' read -r program package purpose; do
+  case "$program" in ""|\#*) continue ;; esac
+  [ "$purpose" = tests ] && [ "$command" != test ] && continue
+  command -v "$program" >/dev/null 2>&1 || missing+=("$package")
+done < lab/packages.tsv
 python3 -c 'import venv, ensurepip' >/dev/null 2>&1 || missing+=(python3-venv)
 if [ "${#missing[@]}" -gt 0 ]; then
+  mapfile -t missing < <(printf '%s\n' "${missing[@]}" | sort -u)
   echo "setup.sh: installing Debian packages: ${missing[*]}"
   export DEBIAN_FRONTEND=noninteractive
   # Install without starting services (docker.io, redis-server): the lab starts its own, inside
@@ -41,22 +45,28 @@ if [ "${#missing[@]}" -gt 0 ]; then
   if [ -n "$made_policy" ]; then rm -f /usr/sbin/policy-rc.d; trap - EXIT; fi
 fi
 
-# The virtualenv, re-synced only when requirements.txt changed.
+# The virtualenv with the project installed (editable: this folder's code runs), re-synced only
+# when pyproject.toml or the extras changed.
 if [ ! -x .venv/bin/python ]; then
   echo "setup.sh: creating .venv"
   python3 -m venv .venv
 fi
-stamp=.venv/.requirements.sha256
-want=$(sha256sum requirements.txt | cut -d' ' -f1)
-if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
-  echo "setup.sh: installing Python packages from requirements.txt"
-  .venv/bin/python -m pip install -q --disable-pip-version-check -r requirements.txt
-  echo "$want" > "$stamp"
+stamp=.venv/.lab-installed
+want="$(sha256sum pyproject.toml | cut -d' ' -f1) [${extras}]"
+if ! grep -qxF "$want" "$stamp" 2>/dev/null; then
+  echo "setup.sh: installing the lab and its Python packages${extras:+ (with: $extras)}"
+  .venv/bin/python -m pip install -q --disable-pip-version-check -e ".${extras:+[$extras]}"
+  echo "$want" >> "$stamp"
 fi
 
-case "${1:-}" in
-  "") echo "setup.sh: ready. Replay the incident: .venv/bin/python -m lab run scenarios/tdengine-docker-cross-subnet.yaml" ;;
-  replay) shift; exec .venv/bin/python -m lab run scenarios/tdengine-docker-cross-subnet.yaml "$@" ;;
-  test) shift; exec .venv/bin/python -m pytest "$@" ;;
-  *) echo "setup.sh: unknown command '$1' (use: replay, test, or nothing)" >&2; exit 2 ;;
+case "$command" in
+  ""|lab) echo "setup.sh: ready. Replay the incident: .venv/bin/lab run scenarios/tdengine-docker-cross-subnet.yaml" ;;
+  replay) shift; exec .venv/bin/lab run scenarios/tdengine-docker-cross-subnet.yaml "$@" ;;
+  test)
+    shift
+    echo "setup.sh: ruff (lint, format) and mypy"
+    .venv/bin/ruff check lab tests bench
+    .venv/bin/ruff format --check lab tests bench
+    .venv/bin/mypy
+    exec .venv/bin/python -m pytest "$@" ;;
 esac

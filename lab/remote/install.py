@@ -3,7 +3,7 @@
 A version is the content of the project's files: those git tracks plus untracked files
 git does not ignore (so uncommitted work is what runs). Each version lives in its own
 folder, `<home>/<hash>/`, uploaded over SFTP into a temporary folder and renamed into
-place when complete; `./setup.sh` (as root) then installs what the machine lacks, and a
+place when complete; `./setup.sh lab` (as root) then installs what the machine lacks, and a
 marker file records that it succeeded. A version already there is used as it is.
 """
 
@@ -116,7 +116,7 @@ def install(remote: Remote, say: Callable[[str], None], relay: Callable[[bytes],
     if not remote.exists(ready):
         say(f"{remote.name}: running setup.sh (installs what the machine lacks)")
         status = remote.start(
-            [*installation.as_root, posixpath.join(installation.root, "setup.sh")], relay, relay
+            [*installation.as_root, posixpath.join(installation.root, "setup.sh"), "lab"], relay, relay
         ).wait(SETUP_TIMEOUT_S)
         if status != 0:
             outcome = f"did not finish within {SETUP_TIMEOUT_S} s" if status is None else f"failed (exit {status})"
