@@ -21,7 +21,8 @@ from .errors import ExitStatus, InvalidInput, LabError
 from .machine import check_machine
 from .remote import add_options as add_remote_options
 from .results.matrix import outcome_matrix
-from .software import check_software
+from .software import SOFTWARE, check_software, home_option, with_homes
+from .software.base import HOME_MODE
 
 DEFAULT_RESULTS = Path("results")
 
@@ -50,6 +51,15 @@ def build_parser() -> argparse.ArgumentParser:
         "--results", type=Path, default=DEFAULT_RESULTS, metavar="DIR", help="where run folders go (default: results/)"
     )
     run.add_argument("--variant", action="append", metavar="NAME", help="run only this variant (repeatable)")
+    for software in SOFTWARE:
+        if HOME_MODE in software.modes:
+            option, variable = home_option(software)
+            run.add_argument(
+                option,
+                metavar="DIR",
+                default=os.environ.get(variable) or None,
+                help=f"run {software.name} from this folder in every variant (environment: {variable})",
+            )
     validate = commands.add_parser(
         "validate",
         help="check scenario files without building anything",
@@ -128,6 +138,8 @@ def cmd_run(args) -> int:
     for wanted in args.variant or ():
         if wanted not in names:
             raise InvalidInput(f"{args.scenario} has no variant '{wanted}'; variants are: {', '.join(sorted(names))}")
+    homes = {s.name: getattr(args, f"{s.name}_home") for s in SOFTWARE if getattr(args, f"{s.name}_home", None)}
+    scenario = with_homes(scenario, homes)
     check_machine()
     for variant in scenario.variants:
         if not args.variant or variant.name in args.variant:

@@ -15,6 +15,7 @@ from .deploy.journal import Journal
 from .errors import BuildError
 from .results.record import RunRecord, create_unique_dir
 from .scenario import model
+from .software import software_versions
 from .steps.execute import Outcome, run_steps
 
 
@@ -107,4 +108,4 @@ def _run_variant(variant, record, transcript, workdir, run_id, journal, progress
     if deployment is not None:
         phases.update(deployment.phases)
     phases["total"] = round(time.monotonic() - started, 3)
-    record.add_variant(variant.name, variant.description, error, phases)
+    record.add_variant(variant.name, variant.description, error, phases, software_versions(variant.deployment.software))

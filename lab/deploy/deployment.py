@@ -18,7 +18,7 @@ from pathlib import Path
 from ..commands import CommandRunner, Transcript
 from ..errors import BuildError
 from ..scenario import model
-from ..software import container_mounts, node_environment
+from ..software import node_environment
 from ..steps.probe import probe_argv
 from .docker import DockerEngine
 from .journal import Journal
@@ -119,8 +119,7 @@ class Deployment:
                 self.workdir / "docker" / host.name,
                 self.transcript,
                 self.run_id,
-                container_env=self.env,
-                container_mounts=container_mounts(deployment.software),
+                software=deployment.software,
                 journal=self.journal,
             )
             self.engines[host.name] = engine

@@ -16,11 +16,12 @@ import signal
 import subprocess
 import tarfile
 import time
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
 from ..commands import CommandRunner, Transcript
 from ..errors import BuildError
 from ..scenario import model
+from ..software import container_mounts, node_environment, software_files
 from .journal import Journal, same_process
 
 BASE_IMAGE = "lab-base:1"
@@ -70,13 +71,13 @@ def base_image_tar() -> bytes:
     return data
 
 
-def files_tar(files: tuple[model.FileSpec, ...]) -> bytes:
-    """A tar stream of `files` (with their parent directories) for `docker cp - NAME:/`."""
+def files_tar(files: tuple[model.FileSpec, ...], folders: tuple[str, ...] = ()) -> bytes:
+    """A tar stream of `files` (with their parent directories) and empty `folders` for `docker cp - NAME:/`."""
     buffer = io.BytesIO()
     with tarfile.open(fileobj=buffer, mode="w") as archive:
-        directories = set()
-        for spec in files:
-            parts = Path(spec.path).parts[1:-1]
+        directories: set[str] = set()
+
+        def add_directory(parts: tuple[str, ...]) -> None:
             for depth in range(1, len(parts) + 1):
                 directory = "/".join(parts[:depth])
                 if directory not in directories:
@@ -84,6 +85,11 @@ def files_tar(files: tuple[model.FileSpec, ...]) -> bytes:
                     info = tarfile.TarInfo(directory)
                     info.type, info.mode = tarfile.DIRTYPE, 0o755
                     archive.addfile(info)
+
+        for folder in folders:
+            add_directory(PurePosixPath(folder).parts[1:])
+        for spec in files:
+            add_directory(PurePosixPath(spec.path).parts[1:-1])
             data = spec.content.encode()
             info = tarfile.TarInfo(spec.path.lstrip("/"))
             info.size, info.mode, info.mtime = len(data), spec.mode, int(time.time())
@@ -101,8 +107,7 @@ class DockerEngine:
         root: Path,
         transcript: Transcript,
         run_id: str,
-        container_env: dict[str, str],
-        container_mounts: list[model.Mount],
+        software: tuple[model.SoftwareChoice, ...],
         journal: Journal,
     ):
         self.host = host
@@ -112,8 +117,9 @@ class DockerEngine:
         self.socket = root / "docker.sock"
         self.transcript = transcript
         self.run_id = run_id
-        self.container_env = container_env
-        self.container_mounts = container_mounts
+        self.software = software
+        self.container_env = node_environment(software)
+        self.container_mounts = container_mounts(software)
         self.process: subprocess.Popen | None = None
         self.server_version = ""
         self.containerd: tuple[int, str] | None = None  # (pid, start time) of dockerd's containerd
@@ -250,8 +256,10 @@ class DockerEngine:
             ]
         argv += [BASE_IMAGE, *(container.command or ("sleep", "infinity"))]
         self.docker(*argv)
-        if container.files:
-            self.docker("cp", "-", f"{container.name}:/", input=files_tar(container.files))
+        extra_files, folders = software_files(self.software, container.files)
+        if container.files or extra_files or folders:
+            tar = files_tar((*container.files, *extra_files), folders)
+            self.docker("cp", "-", f"{container.name}:/", input=tar)
         self.docker("start", container.name)
         pid = self.docker("inspect", "--format", "{{.State.Pid}}", container.name).stdout.strip()
         if pid.isdigit() and pid != "0":

@@ -11,7 +11,7 @@ Nothing is created in the root namespace.
 from __future__ import annotations
 
 import os
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
 from mininet.log import setLogLevel
 from mininet.net import Mininet
@@ -19,7 +19,9 @@ from mininet.node import Host, Switch
 
 from .. import kinds
 from ..commands import CommandRunner, Transcript
+from ..errors import BuildError
 from ..scenario import model
+from ..software import software_files
 from .journal import Journal
 
 WINDOWS_SYSCTLS = {"net.ipv4.ip_default_ttl": "128", "net.ipv4.tcp_syn_retries": "2"}
@@ -47,9 +49,38 @@ class BridgeSwitch(Switch):
         super().stop(deleteIntfs)
 
 
+class LabHost(Host):
+    """A Mininet host whose shell also has a UTS namespace of its own, so the node has its own host name.
+
+    Mininet starts the node's shell with `mnexec -cdn ...` (new network and mount
+    namespaces); `unshare --uts` is inserted right after, so the shell (the node's pid)
+    holds the UTS namespace too. Programs join it through `in_node`.
+    """
+
+    def _popen(self, cmd, **params):
+        if self.shell is None and cmd[:1] == ["mnexec"]:  # startShell: the node's first process
+            cmd = [*cmd[:2], "unshare", "--uts", *cmd[2:]]
+        return super()._popen(cmd, **params)
+
+
+def in_node(node: Host, argv: list[str]) -> list[str]:
+    """`argv` wrapped to join the node's UTS namespace (mnexec joins its network and mount namespaces)."""
+    return ["nsenter", f"--uts=/proc/{node.pid}/ns/uts", "--", *argv]
+
+
 def node_runner(node, transcript: Transcript, where: str | None = None, env=None) -> CommandRunner:
-    """A CommandRunner that runs programs inside `node` (its network and mount namespaces)."""
-    return CommandRunner(where or node.name, transcript, env=env, spawn=lambda argv, **kw: node.popen(argv, **kw))
+    """A CommandRunner that runs programs inside `node` (its network, mount and UTS namespaces)."""
+    return CommandRunner(
+        where or node.name, transcript, env=env, spawn=lambda argv, **kw: node.popen(in_node(node, argv), **kw)
+    )
+
+
+def inside(root: Path, path: str) -> Path:
+    """`root/path` after normalisation; BuildError if `path` would lead out of `root`."""
+    target = Path(os.path.normpath(root / path.lstrip("/")))
+    if not target.is_relative_to(root):
+        raise BuildError(f"{path!r} leads outside {root}; refused")
+    return target
 
 
 def hosts_file(node: model.Node) -> str:
@@ -88,7 +119,7 @@ class Network:
             self.journal.node(switch.pid, f"switch {subnet.name}")
             switches[subnet.name] = switch
         for node in self.deployment.nodes:
-            host = self.net.addHost(f"{node.name}", cls=Host, ip=None)
+            host = self.net.addHost(f"{node.name}", cls=LabHost, ip=None)
             self.journal.node(host.pid, node.name)
             self.hosts[node.name] = host
             for interface in node.interfaces:
@@ -109,6 +140,7 @@ class Network:
     def _configure(self, node: model.Node) -> None:
         run = self.runner(node.name).run
         self._private_etc(node)
+        run(["hostname", node.name])
         run(["ip", "link", "set", "lo", "up"])
         for interface in node.interfaces:
             run(["ip", "address", "flush", "dev", interface.subnet])
@@ -124,24 +156,48 @@ class Network:
             run(["ip", "route", "add", str(route.destination), "via", str(route.via)])
 
     def _private_etc(self, node: model.Node) -> None:
-        """Mount an overlay over /etc in the node's mount namespace with its own files."""
-        base = self.workdir / "etc" / node.name
-        upper, work = base / "upper", base / "work"
-        upper.mkdir(parents=True)
-        work.mkdir()
+        """Mount overlays over /etc (always) and /var (when the node needs folders there) in the
+        node's mount namespace, holding its own files and the empty folders its software needs."""
+        extra_files, folders = software_files(self.deployment.software, node.files)
         files = [
             model.FileSpec("/etc/hosts", hosts_file(node)),
             model.FileSpec("/etc/resolv.conf", resolv_conf(node)),
             *node.files,
+            *extra_files,
         ]
-        for spec in files:
-            target = upper / spec.path.removeprefix("/etc/")
-            target.parent.mkdir(parents=True, exist_ok=True)
-            target.write_text(spec.content)
-            os.chmod(target, spec.mode)
-        self.runner(node.name).run(
-            ["mount", "-t", "overlay", "overlay", "-o", f"lowerdir=/etc,upperdir={upper},workdir={work}", "/etc"]
-        )
+        for folder in folders:
+            if PurePosixPath(folder).parts[1:2] not in (("etc",), ("var",)):
+                raise BuildError(
+                    f"{node.name}: software needs the folder {folder}, but a node's private folders "
+                    f"are under /etc and /var only (its taos.cfg or similar names it)"
+                )
+        for top in ("etc", "var"):
+            mine = [f for f in files if f.path.startswith(f"/{top}/")]
+            dirs = [d for d in folders if d.startswith(f"/{top}/") or d == f"/{top}"]
+            if top == "var" and not mine and not dirs:
+                continue
+            base = self.workdir / top / node.name
+            upper, work = base / "upper", base / "work"
+            upper.mkdir(parents=True)
+            work.mkdir()
+            for folder in dirs:
+                inside(upper, folder.removeprefix(f"/{top}")).mkdir(parents=True, exist_ok=True)
+            for spec in mine:
+                target = inside(upper, spec.path.removeprefix(f"/{top}/"))
+                target.parent.mkdir(parents=True, exist_ok=True)
+                target.write_text(spec.content)
+                os.chmod(target, spec.mode)
+            self.runner(node.name).run(
+                [
+                    "mount",
+                    "-t",
+                    "overlay",
+                    "overlay",
+                    "-o",
+                    f"lowerdir=/{top},upperdir={upper},workdir={work}",
+                    f"/{top}",
+                ]
+            )
 
     def stop(self) -> None:
         """Stop every node and switch; their namespaces, links and mounts go with them."""

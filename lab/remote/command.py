@@ -18,6 +18,7 @@ from rich.markup import escape
 from ..console import RESULTS_PREFIX, err, load_or_report, out, results_line
 from ..errors import ExitStatus, InvalidInput
 from ..results.record import create_unique_dir
+from ..software import SOFTWARE, home_option
 from .connection import LocalFile, Remote, RemoteError, Target, connect
 from .install import Installation, install
 from .scenario_files import referenced_files
@@ -68,7 +69,12 @@ def _run_there(remote: Remote, installation: Installation, args, loaded) -> int:
         remote_paths.append(posixpath.join(folder, path.name))
     results = posixpath.join(work, "results")
     if args.command == "run":
-        lab_args = ["run", *remote_paths, "--results", results, *(f"--variant={v}" for v in args.variant or ())]
+        homes = [
+            f"{home_option(s)[0]}={getattr(args, f'{s.name}_home')}"
+            for s in SOFTWARE
+            if getattr(args, f"{s.name}_home", None)
+        ]  # folders on the lab machine
+        lab_args = ["run", *remote_paths, "--results", results, *(f"--variant={v}" for v in args.variant or ()), *homes]
     elif args.command == "validate":
         lab_args = ["validate", *remote_paths]
     else:

@@ -101,10 +101,24 @@ class RunRecord:
         sessions.mkdir(exist_ok=True)
         atomic_write(sessions / f"{safe_name(outcome.node)}--{safe_name(outcome.step)}.txt", outcome.output)
 
-    def add_variant(self, name: str, description: str, error: str | None, phases: dict[str, float]) -> None:
-        """Record how building and running a variant went, then save."""
+    def add_variant(
+        self,
+        name: str,
+        description: str,
+        error: str | None,
+        phases: dict[str, float],
+        software: dict[str, dict[str, str]] | None = None,
+    ) -> None:
+        """Record how building and running a variant went (and which build of each software ran), then save."""
         self.variants.append(
-            {"name": name, "description": description, "built": error is None, "error": error, "phases_s": phases}
+            {
+                "name": name,
+                "description": description,
+                "built": error is None,
+                "error": error,
+                "phases_s": phases,
+                "software": software or {},
+            }
         )
         self.save()
 

@@ -218,6 +218,16 @@ class Checker:
             return self.fail(where, f"{what} {value!r} does not exist (looked at {self.base_dir / value})")
         return resolved
 
+    def local_dir(self, parent: SourceMap, key: str, context: str) -> Path | None:
+        """A folder on the lab machine: absolute, or relative to the scenario's folder; it must exist."""
+        value = parent[key]
+        if not isinstance(value, str) or not value or "\0" in value:
+            return self.fail(parent.at(key), f"{context}.{key} must be the path of a folder, not {kind_of(value)}")
+        folder = (self.base_dir / value).resolve()
+        if not folder.is_dir():
+            return self.fail(parent.at(key), f"{context}.{key}: {value!r} is not a folder (looked at {folder})")
+        return folder
+
     def read_local(self, parent, key, context) -> tuple[str | None, str]:
         """The text of a file beside the scenario, and its path relative to the scenario's folder."""
         path = self.local_path(parent[key], parent.at(key), f"{context}.{key}")

@@ -17,6 +17,7 @@ from pathlib import Path
 from .. import kinds
 from ..errors import ScenarioInvalid, Where
 from ..software import SOFTWARE
+from ..software.base import HOME_MODE
 from . import model
 from .checker import CONTAINER_RE, Checker
 from .read_network import check_unique_addresses, read_captures, read_node_fields, read_subnets
@@ -169,14 +170,22 @@ def _read_software(checker: Checker, document: SourceMap) -> tuple[model.Softwar
             checker.fail(software_map.key_where[key], f"software: unknown '{key}'; known: {', '.join(known)}")
     choices = []
     for software in SOFTWARE:
-        mode = software_map.get(software.name, software.default)
-        if mode not in software.modes:
+        value = software_map.get(software.name, software.default)
+        context = f"software.{software.name}"
+        if isinstance(value, SourceMap) and HOME_MODE in software.modes:
+            checker.keys(value, {HOME_MODE}, context)
+            folder = checker.local_dir(value, HOME_MODE, context)
+            if folder is not None:
+                choices.append(software.choice(HOME_MODE, str(folder)))
+            continue
+        if value not in software.modes or value == HOME_MODE:
+            modes = [m for m in software.modes if m != HOME_MODE]
+            home = f", or {{{HOME_MODE}: DIR}} (a folder of the software)" if HOME_MODE in software.modes else ""
             checker.fail(
-                software_map.at(software.name),
-                f"software.{software.name}: {mode!r} is not one of: {', '.join(software.modes)}",
+                software_map.at(software.name), f"{context}: {value!r} is not one of: {', '.join(modes)}{home}"
             )
-            mode = software.default
-        choices.append(software.choice(mode))
+            value = software.default
+        choices.append(software.choice(value))
     return tuple(choices)
 
 

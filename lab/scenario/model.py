@@ -124,10 +124,12 @@ class DockerHost(Node):
 
 @dataclass(frozen=True)
 class SoftwareChoice:
-    """Which build of a software (lab/software) the nodes and containers use."""
+    """Which build of a software (lab/software) the nodes and containers use; `home` is the
+    folder of the `home` mode (an absolute path on the lab machine)."""
 
     name: str
     mode: str
+    home: str = ""
 
 
 @dataclass(frozen=True)
