@@ -83,7 +83,7 @@ def _run_variant(variant, record, transcript, workdir, run_id, journal, progress
     deployment = None
     try:
         deployment = Deployment(
-            variant, workdir, record.variant_dir(variant.name) / "captures", transcript, run_id, journal, say
+            variant, workdir, record.variant_dir(variant.name), transcript, run_id, journal, say
         )
         with deployment:
             phases["build"] = round(time.monotonic() - started, 3)
@@ -97,7 +97,7 @@ def _run_variant(variant, record, transcript, workdir, run_id, journal, progress
             run_steps(variant, deployment.runner_for, report)
             phases["steps"] = round(time.monotonic() - step_started, 3)
             state_started = time.monotonic()
-            deployment.save_state(record.variant_dir(variant.name) / "state")
+            deployment.save_state()
             phases["save_state"] = round(time.monotonic() - state_started, 3)
             teardown_started = time.monotonic()
         phases["teardown"] = round(time.monotonic() - teardown_started, 3)

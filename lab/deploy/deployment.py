@@ -26,6 +26,7 @@ from .network import Network
 
 CAPTURE_READY_TIMEOUT_S = 10
 READY_TIMEOUT_S = 60
+EVIDENCE_LINES = 20  # lines of a failed container's log quoted in the error
 CONTAINER_START_WORKERS = 4  # containers of one Docker host are independent: this many start at once
 
 Progress = Callable[[str], None]
@@ -38,7 +39,7 @@ class Deployment:
         self,
         variant: model.Variant,
         workdir: Path,
-        capture_dir: Path,
+        variant_dir: Path,
         transcript: Transcript,
         run_id: str,
         journal: Journal,
@@ -47,7 +48,8 @@ class Deployment:
         self.variant = variant
         self.journal = journal
         self.workdir = workdir
-        self.capture_dir = capture_dir
+        self.capture_dir = variant_dir / "captures"
+        self.state_dir = variant_dir / "state"  # what each node looked like (save_state), and failure evidence
         self.transcript = transcript
         self.run_id = run_id
         self.progress = progress
@@ -149,8 +151,13 @@ class Deployment:
                 )
 
     def _wait_ready(self, host: model.DockerHost, containers: list[model.Container]) -> None:
-        """Probe each container's `ready` port from its Docker host until it accepts (bounded)."""
+        """Probe each container's `ready` port from its Docker host until it accepts (bounded).
+
+        A container whose main process has exited fails at once, with its exit status and
+        the tail of its log (kept whole in the run folder), instead of running out the wait.
+        """
         runner = self.network.runner(host.name)
+        engine = self.engines[host.name]
         for container in containers:
             protocol, port = container.ready
             deadline = time.monotonic() + READY_TIMEOUT_S
@@ -158,12 +165,29 @@ class Deployment:
                 result = runner.run(probe_argv(protocol, str(container.ip), port, 1), check=False, timeout=10)
                 if result.exit_code == 0:
                     break
-                if time.monotonic() > deadline:
-                    raise BuildError(
-                        f"container {container.name} did not accept {protocol} connections on "
-                        f"{container.ip}:{port} within {READY_TIMEOUT_S}s:\n{result.describe()}"
+                status = engine.state(container.name)
+                if status.startswith("exited") or time.monotonic() > deadline:
+                    why = (
+                        f"{status} before it accepted {protocol} connections on {container.ip}:{port}"
+                        if status.startswith("exited")
+                        else f"did not accept {protocol} connections on {container.ip}:{port} within {READY_TIMEOUT_S}s "
+                        f"(it is {status}):\n{result.describe()}"
                     )
+                    raise BuildError(f"container {container.name} {why}\n{self._container_evidence(engine, container)}")
                 time.sleep(0.1)
+
+    def _container_evidence(self, engine: DockerEngine, container: model.Container) -> str:
+        """The tail of a container's log for an error message; the whole log goes to the run folder."""
+        logs = engine.docker("logs", "--timestamps", container.name, check=False, timeout=30).output
+        folder = self.state_dir / engine.host.name
+        folder.mkdir(parents=True, exist_ok=True)
+        path = folder / f"container-{container.name}.log"
+        path.write_text(logs)
+        tail = (
+            "\n".join("    " + line for line in logs.rstrip().splitlines()[-EVIDENCE_LINES:])
+            or "    (it printed nothing)"
+        )
+        return f"its log ends (whole log: {path}):\n{tail}"
 
     def _start_containers(self, engine: DockerEngine, host: model.DockerHost) -> None:
         """Start the host's containers concurrently (a bounded pool); raise the failures' evidence.
@@ -244,12 +268,12 @@ class Deployment:
             f"[{capture.node}] tcpdump -i {capture.interface} stopped: {err.decode(errors='replace').strip()}"
         )
 
-    def save_state(self, directory: Path) -> None:
+    def save_state(self) -> None:
         """Keep what each node looked like after the steps: hosts file, addresses, routes, NAT
         counters, and on Docker hosts the containers' states and logs and the Docker networks
         (name, subnet, bridge) as the engine reports them."""
         for node in self.variant.deployment.nodes:
-            node_dir = directory / node.name
+            node_dir = self.state_dir / node.name
             node_dir.mkdir(parents=True, exist_ok=True)
             run = self.network.runner(node.name).run
             commands = {

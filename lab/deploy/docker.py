@@ -265,6 +265,14 @@ class DockerEngine:
         if pid.isdigit() and pid != "0":
             self.journal.process(int(pid), f"container {container.name} on {self.host.name}")
 
+    def state(self, name: str) -> str:
+        """A container's state as `docker inspect` tells it: 'running', 'exited (status 1)', ..."""
+        result = self.docker("inspect", "--format", "{{.State.Status}} {{.State.ExitCode}}", name, check=False)
+        if result.exit_code != 0:
+            return f"unknown ({result.output.strip()})"
+        status, _, code = result.stdout.strip().partition(" ")
+        return f"exited (status {code})" if status == "exited" else status
+
     def stop(self) -> None:
         """Remove all containers, stop the daemon (and its containerd) and wait for it."""
         if self.process is None:
