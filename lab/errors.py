@@ -69,7 +69,7 @@ class Problem:
 class ScenarioInvalid(InvalidInput):
     """A scenario file has problems; `problems` lists every one found, in file order."""
 
-    def __init__(self, problems: list[Problem]):
+    def __init__(self, problems: list[Problem]) -> None:
         self.problems = sorted(problems, key=lambda p: (p.where.file, p.where.line, p.where.column))
         super().__init__("\n".join(str(p) for p in self.problems))
 

@@ -82,9 +82,7 @@ def _run_variant(variant, record, transcript, workdir, run_id, journal, progress
     error = None
     deployment = None
     try:
-        deployment = Deployment(
-            variant, workdir, record.variant_dir(variant.name), transcript, run_id, journal, say
-        )
+        deployment = Deployment(variant, workdir, record.variant_dir(variant.name), transcript, run_id, journal, say)
         with deployment:
             phases["build"] = round(time.monotonic() - started, 3)
             record.versions.update(deployment.versions)

@@ -18,7 +18,7 @@ from .rundir import DnatRule, NodeState, RunDir
 
 ENDPOINT_RE = re.compile(r"(?<![\w.-])([A-Za-z0-9][A-Za-z0-9.-]*):(\d{1,5})(?!\d)")
 WINDOW_SLACK_S = 0.001  # packet and step times come from the same clock
-ICMP_UNREACHABLE_CODES = {
+ICMP_UNREACHABLE_CODES: dict[int | None, str] = {  # looked up with a packet's icmp_code, maybe None
     0: "network unreachable",
     1: "host unreachable",
     3: "port unreachable",
@@ -185,6 +185,8 @@ def _attempts(packets: list[Packet], node: str, own: set[str], start: float, end
     window = [p for p in packets if p.node == node and start <= p.time <= end + WINDOW_SLACK_S]
     attempts: dict[tuple, Attempt] = {}
     sent_packets: dict[tuple, Packet] = {}
+    attempt: Attempt | None
+    flow: tuple[str, int | None, str, int | None] | None
     for packet in window:
         if packet.src in own and not IPv4Address(packet.dst).is_multicast:
             if packet.protocol == "tcp" and packet.flags == "S":

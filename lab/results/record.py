@@ -70,7 +70,7 @@ def safe_name(text: str) -> str:
 class RunRecord:
     """The results folder of one run, filled in as the run goes."""
 
-    def __init__(self, scenario: model.Scenario, directory: Path, run_id: str):
+    def __init__(self, scenario: model.Scenario, directory: Path, run_id: str) -> None:
         """Start the record of a run in `directory` (an empty folder of its own)."""
         self.scenario = scenario
         self.run_id = run_id

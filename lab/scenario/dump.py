@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import dataclasses
 from ipaddress import IPv4Address, IPv4Interface, IPv4Network
+from typing import Any
 
 from . import model
 
 
-def _plain(value):
+def _plain(value: Any) -> Any:
     if dataclasses.is_dataclass(value):
         data = {"type": type(value).__name__}
         data.update({f.name: _plain(getattr(value, f.name)) for f in dataclasses.fields(value)})

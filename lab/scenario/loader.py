@@ -13,6 +13,7 @@ import copy
 import hashlib
 import re
 from pathlib import Path
+from typing import Any
 
 from .. import kinds
 from ..errors import ScenarioInvalid, Where
@@ -41,7 +42,7 @@ TOP_KEYS = {
 VARIANT_KEYS = {"description", "set"}
 
 
-def _substitute(node, variables: dict, checker: Checker, where: Where):
+def _substitute(node: Any, variables: dict[str, Any], checker: Checker, where: Where) -> Any:
     """Replace ${name} in every text; a text that is only ${name} takes the value's type."""
     if isinstance(node, SourceMap):
         for key in list(node):
@@ -57,7 +58,7 @@ def _substitute(node, variables: dict, checker: Checker, where: Where):
     if whole and whole.group(1) in variables:
         return variables[whole.group(1)]
 
-    def replace(match):
+    def replace(match: re.Match[str]) -> str:
         name = match.group(1)
         if name not in variables:
             known = ", ".join(sorted(variables)) or "none defined"
@@ -95,9 +96,9 @@ def load_scenario(path: str | Path) -> model.Scenario:
         )
     description = checker.string(document, "description", "scenario") or ""
 
-    variants_map = checker.mapping(document, "variants", "scenario")
+    variants_map = checker.mapping(document, "variants", "scenario") or SourceMap(document.where)
     overrides: list[tuple[str, str, SourceMap | None]] = []
-    for variant_name, spec in (variants_map or {}).items():
+    for variant_name, spec in variants_map.items():
         where = variants_map.key_where[variant_name]
         checker.name(variant_name, where, "variant", CONTAINER_RE)
         if spec is None:
@@ -127,6 +128,7 @@ def load_scenario(path: str | Path) -> model.Scenario:
         )
     if checker.problems:
         raise ScenarioInvalid(checker.problems)
+    assert name is not None  # a missing or unusable name is a problem, raised just above
     return model.Scenario(
         name=name,
         description=description,
@@ -140,8 +142,8 @@ def _read_variant(
     checker: Checker, document: SourceMap, variant: str, description: str, variant_names: set[str]
 ) -> model.Variant:
     variables = {}
-    vars_map = checker.mapping(document, "vars", "scenario")
-    for key, value in (vars_map or {}).items():
+    vars_map = checker.mapping(document, "vars", "scenario") or SourceMap(document.where)
+    for key, value in vars_map.items():
         if not VAR_NAME_RE.match(str(key)):
             checker.fail(vars_map.key_where[key], f"variable name {key!r} must be letters, digits and '_'")
         elif isinstance(value, (SourceMap, SourceList)) or value is None:
@@ -196,8 +198,8 @@ def _read_deployment(checker: Checker, document: SourceMap) -> model.Deployment:
     specs: dict[str, SourceMap] = {}
     seen: dict[str, Where] = {}
     for kind in kinds.KINDS:
-        section_map = checker.mapping(document, kind.section, "scenario")
-        for node_name, spec in (section_map or {}).items():
+        section_map = checker.mapping(document, kind.section, "scenario") or SourceMap(document.where)
+        for node_name, spec in section_map.items():
             where = section_map.key_where[node_name]
             context = f"{kind.section}.{node_name}"
             if checker.name(node_name, where, "node") is None:

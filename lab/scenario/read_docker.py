@@ -18,6 +18,9 @@ DOCKER_HOST_KEYS = frozenset({"networks", "containers", "userland_proxy"})
 NETWORK_KEYS = {"subnet", "gateway", "bridge"}
 CONTAINER_KEYS = {"hostname", "network", "ip", "publish", "environment", "mounts", "command", "files", "ready"}
 
+# The host ports taken on one Docker host: (protocol, host port) -> (host IP or None for all, where, container)
+Published = dict[tuple[str, int], tuple[IPv4Address | None, Where, str]]
+
 
 def expand_publish(text: str) -> list[model.Publish] | str:
     """Expand one `docker run -p` value into single ports, or return why it is wrong."""
@@ -31,7 +34,7 @@ def expand_publish(text: str) -> list[model.Publish] | str:
     if protocol not in ("tcp", "udp", "sctp"):
         return f"protocol '{protocol}' is not tcp, udp or sctp"
 
-    def span(part):
+    def span(part: str) -> tuple[int, int]:
         low, _, high = part.partition("-")
         return int(low), int(high or low)
 
@@ -54,20 +57,20 @@ def read_docker_networks(
 ) -> tuple[list[model.DockerNetwork], set[str]]:
     """A Docker host's valid user-defined networks (none may overlap a LAN or another network),
     and the names of all it declares."""
-    networks = []
-    networks_map = checker.mapping(spec, "networks", context, required=True)
-    for net_name, net_spec in (networks_map or {}).items():
+    networks: list[model.DockerNetwork] = []
+    networks_map = checker.mapping(spec, "networks", context, required=True) or SourceMap(spec.where)
+    for net_name, net_spec in networks_map.items():
         net_context = f"{context}.networks.{net_name}"
         checker.name(net_name, networks_map.key_where[net_name], "Docker network", CONTAINER_RE)
         if not isinstance(net_spec, SourceMap):
             checker.fail(networks_map.at(net_name), f"{net_context} must be a mapping with subnet and gateway")
             continue
         checker.keys(net_spec, NETWORK_KEYS, net_context)
-        subnet = (
-            checker.network(net_spec.get("subnet"), net_spec.at("subnet"), f"{net_context}.subnet")
-            if "subnet" in net_spec
-            else checker.fail(net_spec.where, f"{net_context}: 'subnet' is missing; add it, like 172.19.0.0/16")
-        )
+        if "subnet" in net_spec:
+            subnet = checker.network(net_spec.get("subnet"), net_spec.at("subnet"), f"{net_context}.subnet")
+        else:
+            checker.fail(net_spec.where, f"{net_context}: 'subnet' is missing; add it, like 172.19.0.0/16")
+            subnet = None
         gateway = (
             checker.address(net_spec["gateway"], net_spec.at("gateway"), f"{net_context}.gateway")
             if "gateway" in net_spec
@@ -96,11 +99,11 @@ def read_docker_networks(
                     )
         if subnet and gateway and bridge:
             networks.append(model.DockerNetwork(net_name, subnet, gateway, bridge))
-    return networks, set(networks_map or {})
+    return networks, set(networks_map)
 
 
 def read_publish(
-    checker: Checker, cspec: SourceMap, ccontext: str, cname: str, published: dict
+    checker: Checker, cspec: SourceMap, ccontext: str, cname: str, published: Published
 ) -> tuple[list[tuple[str, Where]], list[model.Publish]]:
     """A container's `-p` values and the single ports they expand to; a host port may be taken once
     per Docker host (`published` holds those already taken)."""
@@ -135,7 +138,7 @@ def read_container(
     host_name: str,
     networks: list[model.DockerNetwork],
     network_names: set[str],
-    published: dict,
+    published: Published,
 ) -> model.Container | None:
     """One container of a Docker host, or None when it has problems (they are recorded)."""
     cspec = containers_map[cname]
@@ -150,7 +153,7 @@ def read_container(
     if "hostname" in cspec and hostname is not None and not HOSTNAME_RE.match(hostname):
         checker.fail(cspec.at("hostname"), f"{ccontext}.hostname {hostname!r} is not a valid host name")
     net_name = checker.string(cspec, "network", ccontext, required=True)
-    network = by_name.get(net_name)
+    network = by_name.get(net_name) if net_name is not None else None
     if net_name is not None and network is None and net_name in network_names:
         return None  # the network itself is broken and already reported
     if net_name is not None and network is None:
@@ -160,14 +163,14 @@ def read_container(
             f"networks are: {', '.join(by_name) or 'none'}",
         )
         return None
-    ip = (
-        checker.address(cspec["ip"], cspec.at("ip"), f"{ccontext}.ip")
-        if "ip" in cspec
-        else checker.fail(
+    if "ip" in cspec:
+        ip = checker.address(cspec["ip"], cspec.at("ip"), f"{ccontext}.ip")
+    else:
+        checker.fail(
             cspec.where,
             f"{ccontext}: 'ip' is missing; give the container a static address in {network.subnet if network else 'its network'}",
         )
-    )
+        ip = None
     if ip is not None and network is not None:
         if ip not in network.subnet:
             checker.fail(cspec.at("ip"), f"{ccontext}.ip {ip} is not in network {network.name} ({network.subnet})")
@@ -175,8 +178,8 @@ def read_container(
             checker.fail(cspec.at("ip"), f"{ccontext}.ip {ip} is the network's gateway; use another address")
     publish_texts, ports = read_publish(checker, cspec, ccontext, cname, published)
     environment = []
-    env_map = checker.mapping(cspec, "environment", ccontext)
-    for key, value in (env_map or {}).items():
+    env_map = checker.mapping(cspec, "environment", ccontext) or SourceMap(cspec.where)
+    for key, value in env_map.items():
         if not ENV_NAME_RE.match(str(key)):
             checker.fail(env_map.key_where[key], f"{ccontext}.environment: {key!r} is not a variable name")
         elif isinstance(value, (SourceMap, SourceList)):
@@ -208,7 +211,7 @@ def read_container(
             )
         else:
             ready = ("tcp", int(match.group(1)))
-    if None in (hostname, network, ip, command):
+    if hostname is None or network is None or ip is None or command is None:
         return None
     return model.Container(
         name=cname,
@@ -232,9 +235,9 @@ def read_docker_host(
     """A Docker host node: the shared node fields plus its networks, containers and dockerd options."""
     networks, network_names = read_docker_networks(checker, spec, context, subnets)
     containers = []
-    published: dict[tuple[str, int], tuple[IPv4Address | None, Where, str]] = {}
-    containers_map = checker.mapping(spec, "containers", context)
-    for cname in containers_map or {}:
+    published: Published = {}
+    containers_map = checker.mapping(spec, "containers", context) or SourceMap(spec.where)
+    for cname in containers_map:
         container = read_container(
             checker, containers_map, cname, context, node_fields["name"], networks, network_names, published
         )

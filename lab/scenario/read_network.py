@@ -23,8 +23,8 @@ def read_subnets(checker: Checker, document: SourceMap) -> dict[str, IPv4Network
     """The scenario's subnets by name; none may overlap another."""
     subnets: dict[str, IPv4Network] = {}
     subnet_where: dict[str, Where] = {}
-    subnets_map = checker.mapping(document, "subnets", "scenario", required=True)
-    for subnet_name, value in (subnets_map or {}).items():
+    subnets_map = checker.mapping(document, "subnets", "scenario", required=True) or SourceMap(document.where)
+    for subnet_name, value in subnets_map.items():
         where = subnets_map.at(subnet_name)
         if checker.name(subnet_name, subnets_map.key_where[subnet_name], "subnet") is None:
             continue
@@ -53,6 +53,7 @@ def read_interfaces(
     interfaces = checker.mapping(spec, "interfaces", context, required=True)
     result = []
     for subnet_name, value in (interfaces or {}).items():
+        assert interfaces is not None  # (interfaces or {}) has items only when it is the mapping
         where = interfaces.at(subnet_name)
         if subnet_name not in subnets:
             hint = closest(subnet_name, subnets)
@@ -181,8 +182,8 @@ def read_node_fields(
                 "node's subnets; a route's gateway must be a neighbour",
             )
     hosts = []
-    hosts_map = checker.mapping(spec, "hosts", context)
-    for host_name, address in (hosts_map or {}).items():
+    hosts_map = checker.mapping(spec, "hosts", context) or SourceMap(spec.where)
+    for host_name, address in hosts_map.items():
         if not isinstance(host_name, str) or not HOSTNAME_RE.match(host_name):
             checker.fail(hosts_map.key_where[host_name], f"{context}.hosts: {host_name!r} is not a valid host name")
             continue
@@ -219,7 +220,7 @@ def check_unique_addresses(checker: Checker, specs: dict[str, SourceMap], nodes:
     """Every address (interfaces, containers, Docker gateways) belongs to one owner; `specs` are the nodes' mappings."""
     owners: dict[IPv4Address, str] = {}
 
-    def claim(address, owner, where):
+    def claim(address: IPv4Address, owner: str, where: Where) -> None:
         if address in owners:
             checker.fail(
                 where,

@@ -24,7 +24,7 @@ def read_steps(checker: Checker, document: SourceMap, known_targets: set[str]) -
         checker.fail(document.at("steps"), "steps must be a list of steps (- name: ..., on: ..., run: ...)")
         return ()
     steps = []
-    names: dict[str, Where] = {}
+    names: dict[tuple[str | None, str], Where] = {}
     for index, spec in enumerate(steps_value):
         context = f"steps[{index}]"
         if not isinstance(spec, SourceMap):
@@ -70,8 +70,8 @@ def read_steps(checker: Checker, document: SourceMap, known_targets: set[str]) -
             argv = checker.argv(spec, "run", context)
             action = model.Action("run", argv=argv) if argv else None
         elif kind == "ping":
-            target = checker.string(spec, "ping", context)
-            action = model.Action("ping", host=target) if target else None
+            ping_target = checker.string(spec, "ping", context)
+            action = model.Action("ping", host=ping_target) if ping_target else None
         else:
             text = checker.string(spec, kind, context) or ""
             host, _, port = text.rpartition(":")
@@ -85,15 +85,15 @@ def read_steps(checker: Checker, document: SourceMap, known_targets: set[str]) -
             rule = checker.mapping(spec, "success", context)
             if rule is not None:
                 checker.keys(rule, SUCCESS_KEYS, f"{context}.success")
-                exit_code = 0
+                exit_code: int | None = 0
                 if "exit_code" in rule:
                     if rule["exit_code"] == "any":
                         exit_code = None
                     else:
                         exit_code = checker.number(rule, "exit_code", f"{context}.success", 0, 0, 255, integer=True)
                 counts = []
-                count_map = checker.mapping(rule, "output_count", f"{context}.success")
-                for text, _ in (count_map or {}).items():
+                count_map = checker.mapping(rule, "output_count", f"{context}.success") or SourceMap(rule.where)
+                for text, _ in count_map.items():
                     times = checker.number(
                         count_map, text, f"{context}.success.output_count", None, 1, 10000, integer=True
                     )
@@ -112,11 +112,11 @@ def read_steps(checker: Checker, document: SourceMap, known_targets: set[str]) -
             rule = checker.mapping(spec, "until", context)
             if rule is not None:
                 checker.keys(rule, UNTIL_KEYS, f"{context}.until")
-                text = checker.string(rule, "text", f"{context}.until", required=True)
+                until_text = checker.string(rule, "text", f"{context}.until", required=True)
                 times = checker.number(rule, "times", f"{context}.until", 1, 1, 10000, integer=True)
                 interval = checker.number(rule, "interval", f"{context}.until", 0.5, 0.05, 60)
-                if text and times and interval:
-                    until = model.Until(text, times, interval)
+                if until_text and times and interval:
+                    until = model.Until(until_text, times, interval)
         description = checker.string(spec, "description", context) or ""
         if name and action and on and timeout:
             steps.append(model.Step(name, tuple(on), action, float(timeout), success, until, description))

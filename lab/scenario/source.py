@@ -8,6 +8,7 @@ place of a mistake while working on ordinary Python data.
 from __future__ import annotations
 
 import copy
+from typing import Any
 
 import yaml
 
@@ -17,7 +18,7 @@ from ..errors import ScenarioInvalid, Where
 class SourceMap(dict):
     """A mapping that knows where it, each of its keys and each of its values stand."""
 
-    def __init__(self, where: Where):
+    def __init__(self, where: Where) -> None:
         super().__init__()
         self.where = where
         self.key_where: dict[str, Where] = {}
@@ -27,7 +28,7 @@ class SourceMap(dict):
         """Where the value of `key` stands (the mapping itself when the key is absent)."""
         return self.value_where.get(key, self.where)
 
-    def __deepcopy__(self, memo):
+    def __deepcopy__(self, memo: dict[int, Any]) -> SourceMap:
         clone = SourceMap(self.where)
         for key, value in self.items():
             clone[key] = copy.deepcopy(value, memo)
@@ -39,7 +40,7 @@ class SourceMap(dict):
 class SourceList(list):
     """A list that knows where it and each of its items stand."""
 
-    def __init__(self, where: Where):
+    def __init__(self, where: Where) -> None:
         super().__init__()
         self.where = where
         self.item_where: list[Where] = []
@@ -48,7 +49,7 @@ class SourceList(list):
         """Where item `index` stands."""
         return self.item_where[index] if index < len(self.item_where) else self.where
 
-    def __deepcopy__(self, memo):
+    def __deepcopy__(self, memo: dict[int, Any]) -> SourceList:
         clone = SourceList(self.where)
         clone.extend(copy.deepcopy(item, memo) for item in self)
         clone.item_where = list(self.item_where)
@@ -59,7 +60,7 @@ def _where(file: str, node: yaml.Node) -> Where:
     return Where(file, node.start_mark.line + 1, node.start_mark.column + 1)
 
 
-def _convert(file: str, node: yaml.Node, constructor: yaml.constructor.SafeConstructor):
+def _convert(file: str, node: yaml.Node, constructor: yaml.constructor.SafeConstructor) -> Any:
     if isinstance(node, yaml.MappingNode):
         result = SourceMap(_where(file, node))
         for key_node, value_node in node.value:
@@ -81,15 +82,15 @@ def _convert(file: str, node: yaml.Node, constructor: yaml.constructor.SafeConst
             result[key] = _convert(file, value_node, constructor)
         return result
     if isinstance(node, yaml.SequenceNode):
-        result = SourceList(_where(file, node))
+        sequence = SourceList(_where(file, node))
         for item in node.value:
-            result.item_where.append(_where(file, item))
-            result.append(_convert(file, item, constructor))
-        return result
+            sequence.item_where.append(_where(file, item))
+            sequence.append(_convert(file, item, constructor))
+        return sequence
     return constructor.construct_object(node, deep=True)
 
 
-def load_yaml(text: str, file: str):
+def load_yaml(text: str, file: str) -> Any:
     """Parse one YAML document into SourceMap/SourceList/scalars; raises ScenarioInvalid."""
     try:
         root = yaml.compose(text, Loader=yaml.SafeLoader)
@@ -111,7 +112,7 @@ def load_yaml(text: str, file: str):
         raise ScenarioInvalid.at(where, f"cannot read this value: {exc.problem}") from None
 
 
-def merge(base, override):
+def merge(base: Any, override: Any) -> Any:
     """Deep-merge `override` onto a copy of `base`: mappings merge, anything else replaces.
 
     Positions come from whichever side supplied the value, so errors in a variant's

@@ -13,6 +13,7 @@ import errno
 import socket
 import sys
 import time
+from typing import cast
 
 MODULE = "lab.steps.probe"  # how the lab starts this file in a node: python3 -m MODULE
 
@@ -22,7 +23,7 @@ def probe_argv(kind: str, host: str, port: int, timeout_s: float) -> list[str]:
     return ["python3", "-m", MODULE, kind, host, str(port), "--timeout", str(timeout_s)]
 
 
-ERRNO_WORDS = {
+ERRNO_WORDS: dict[int | None, str] = {  # looked up with an OSError's errno, maybe None
     errno.ECONNREFUSED: "refused (RST or ICMP port unreachable)",
     errno.EHOSTUNREACH: "unreachable (no route to host)",
     errno.ENETUNREACH: "unreachable (network unreachable)",
@@ -32,7 +33,7 @@ ERRNO_WORDS = {
 
 def resolve(host: str) -> str:
     """The IPv4 address of `host` as this node's resolver gives it."""
-    return socket.getaddrinfo(host, None, socket.AF_INET)[0][4][0]
+    return cast(str, socket.getaddrinfo(host, None, socket.AF_INET)[0][4][0])  # AF_INET: (host, port)
 
 
 def describe_error(error: OSError) -> str:

@@ -7,10 +7,13 @@ server's own port, and later UDP messages to that endpoint go to that port.  TCP
 endpoint failed, the last error is reported.
 """
 
+from __future__ import annotations
+
 import itertools
 import socket
 import threading
 import time
+from typing import TYPE_CHECKING, cast
 
 from .epset import EpSet
 from .errors import FQDN_ERROR, NETWORK_UNAVAIL, REDIRECT, TaosError
@@ -33,20 +36,24 @@ from .protocol import (
 )
 from .shellfmt import Column
 
+if TYPE_CHECKING:
+    from typing import Any
+
 UDP_RESENDS = 3
 TCP_CONNECT_TIMEOUT = 3.0
 MAX_REDIRECTS = 5
 
 
-def resolve_ipv4(fqdn):
+def resolve_ipv4(fqdn: str) -> str:
     """The first IPv4 address of ``fqdn`` (hosts file, then DNS); FQDN error otherwise."""
     try:
-        return socket.getaddrinfo(fqdn, None, socket.AF_INET, socket.SOCK_STREAM)[0][4][0]
+        # AF_INET: the socket address is (host, port), the host a str
+        return cast(str, socket.getaddrinfo(fqdn, None, socket.AF_INET, socket.SOCK_STREAM)[0][4][0])
     except (OSError, UnicodeError):
         raise TaosError(FQDN_ERROR) from None
 
 
-def _receive_exactly(sock, count):
+def _receive_exactly(sock: socket.socket, count: int) -> bytes:
     data = b""
     while len(data) < count:
         chunk = sock.recv(count - len(data))
@@ -64,24 +71,24 @@ class RpcClient:
     endpoint does not hold up a query.
     """
 
-    def __init__(self, epset, rpc_timer_ms):
+    def __init__(self, epset: EpSet, rpc_timer_ms: int) -> None:
         self._epset = epset
         self.rpc_timer = rpc_timer_ms / 1000.0
-        self.udp_ports = {}  # (fqdn, port) -> port the server put in its last UDP reply
+        self.udp_ports: dict[tuple[str, int], int] = {}  # (fqdn, port) -> port the server put in its last UDP reply
         self._lock = threading.Lock()
         self._seq = itertools.count(1)
 
     @property
-    def epset(self):
+    def epset(self) -> EpSet:
         """A copy of the current endpoint set."""
         with self._lock:
             return self._epset.copy()
 
-    def _publish(self, epset):
+    def _publish(self, epset: EpSet) -> None:
         with self._lock:
             self._epset = epset.copy()
 
-    def request(self, msg_type, body):
+    def request(self, msg_type: int, body: dict[str, Any]) -> Message:
         """Send a request, trying endpoints and following redirects; return the response."""
         epset = self.epset
         redirects = tries = 0
@@ -107,7 +114,7 @@ class RpcClient:
                 raise TaosError(response.code)
             return response
 
-    def _epset_from(self, body):
+    def _epset_from(self, body: dict[str, Any]) -> EpSet | None:
         eps, in_use = body.get("epset"), body.get("in_use", 0)
         if not isinstance(eps, list) or not eps or not isinstance(in_use, int):
             return None
@@ -116,20 +123,20 @@ class RpcClient:
         except ValueError:
             return None
 
-    def replace_epset(self, body):
+    def replace_epset(self, body: dict[str, Any]) -> None:
         """Replace the endpoint set with the ``epset``/``in_use`` of a response, if any."""
         epset = self._epset_from(body)
         if epset is not None:
             self._publish(epset)
 
-    def _send(self, endpoint, message):
+    def _send(self, endpoint: tuple[str, int], message: Message) -> Message:
         data = encode(message)
         address = resolve_ipv4(endpoint[0])
         if choose_transport(message.type, len(data)) == TCP:
             return self._send_tcp(address, endpoint[1], data)
         return self._send_udp(endpoint, address, data, message.seq)
 
-    def _send_udp(self, endpoint, address, data, seq):
+    def _send_udp(self, endpoint: tuple[str, int], address: str, data: bytes, seq: int) -> Message:
         port = self.udp_ports.get(endpoint, endpoint[1])
         with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
             for _ in range(1 + UDP_RESENDS):
@@ -150,7 +157,7 @@ class RpcClient:
                         return response
         raise TaosError(NETWORK_UNAVAIL)
 
-    def _send_tcp(self, address, port, data):
+    def _send_tcp(self, address: str, port: int, data: bytes) -> Message:
         with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
             sock.settimeout(TCP_CONNECT_TIMEOUT)
             try:
@@ -166,7 +173,9 @@ class RpcClient:
 class Connection:
     """A connection to a cluster as the shell uses it."""
 
-    def __init__(self, epset, rpc_timer_ms, user, password, shell_activity_timer=3):
+    def __init__(
+        self, epset: EpSet, rpc_timer_ms: int, user: str, password: str, shell_activity_timer: int = 3
+    ) -> None:
         self.rpc = RpcClient(epset, rpc_timer_ms)
         self.heartbeat_interval = shell_activity_timer / 2.0  # taosc: shellActivityTimer * 500 ms
         self.auth = {"user": user, "pass": password}
@@ -174,24 +183,24 @@ class Connection:
         self._stop = threading.Event()
 
     @property
-    def epset(self):
+    def epset(self) -> EpSet:
         """The management endpoint set currently used."""
         return self.rpc.epset
 
-    def connect(self):
+    def connect(self) -> None:
         """Connect; adopt the cluster's mnode endpoints (an empty set keeps ours)."""
         response = self.rpc.request(CONNECT, self.auth)
         self.server_version = str(response.body.get("version", ""))
         self.rpc.replace_epset(response.body)
 
-    def heartbeat(self):
+    def heartbeat(self) -> None:
         """One heartbeat; its response replaces the endpoint set again."""
         self.rpc.replace_epset(self.rpc.request(HEARTBEAT, self.auth).body)
 
-    def start_heartbeat(self):
+    def start_heartbeat(self) -> None:
         """Heartbeat every shellActivityTimer/2 s (1.5 s) in a thread until :meth:`close`."""
 
-        def beat():
+        def beat() -> None:
             while not self._stop.wait(self.heartbeat_interval):
                 try:
                     self.heartbeat()
@@ -200,11 +209,11 @@ class Connection:
 
         threading.Thread(target=beat, name="heartbeat", daemon=True).start()
 
-    def close(self):
+    def close(self) -> None:
         """Stop the heartbeat."""
         self._stop.set()
 
-    def show(self, what):
+    def show(self, what: str) -> tuple[list[Column], list[list[Any]]]:
         """``show dnodes`` or ``show mnodes``: a show message, then a retrieve; both TCP."""
         meta = self.rpc.request(SHOW, dict(self.auth, what=what)).body
         rows = self.rpc.request(RETRIEVE, dict(self.auth, show_id=meta.get("show_id"))).body
@@ -214,10 +223,10 @@ class Connection:
         except (KeyError, TypeError, ValueError):
             raise TaosError(NETWORK_UNAVAIL) from None
 
-    def create_dnode(self, ep):
+    def create_dnode(self, ep: str) -> None:
         """``create dnode EP``."""
         self.rpc.request(CREATE_DNODE, dict(self.auth, ep=ep))
 
-    def drop_dnode(self, target):
+    def drop_dnode(self, target: str) -> None:
         """``drop dnode ID|EP``."""
         self.rpc.request(DROP_DNODE, dict(self.auth, ep=target))

@@ -7,11 +7,18 @@ adds in memory: dnode liveness from status messages, create/drop dnode and the r
 dnode it never heard from is ``offline`` with ``status not received``.
 """
 
+from __future__ import annotations
+
 import time
 from dataclasses import asdict, dataclass, field
+from typing import TYPE_CHECKING
 
 from .errors import DNODE_ALREADY_EXIST, DNODE_NOT_EXIST, NO_REMOVE_MASTER, TaosError
 from .shellfmt import Column
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Mapping
+    from typing import Any
 
 READY = "ready"
 OFFLINE = "offline"
@@ -21,7 +28,7 @@ REASON_ID_MISMATCH = "dnodeId not match"
 MISSED_CYCLES = 3  # a dnode missing this many status cycles goes offline
 ALTERNATIVE_ROLE = "any"
 
-DNODE_COLUMNS = (
+DNODE_COLUMNS: tuple[Column, ...] = (
     Column("id", "smallint", 2),
     Column("end_point", "binary", 40),
     Column("vnodes", "smallint", 2),
@@ -31,7 +38,7 @@ DNODE_COLUMNS = (
     Column("create_time", "timestamp", 8),
     Column("offline reason", "binary", 24),
 )
-MNODE_COLUMNS = (
+MNODE_COLUMNS: tuple[Column, ...] = (
     Column("id", "smallint", 2),
     Column("end_point", "binary", 40),
     Column("role", "binary", 12),
@@ -64,26 +71,26 @@ class ClusterTable:
     term: int
     master_id: int
     next_id: int
-    dnodes: dict = field(default_factory=dict)  # id -> DnodeRecord
-    mnodes: list = field(default_factory=list)  # MnodeRecord, by dnode id (sdb order)
+    dnodes: dict[int, DnodeRecord] = field(default_factory=dict)  # id -> DnodeRecord
+    mnodes: list[MnodeRecord] = field(default_factory=list)  # MnodeRecord, by dnode id (sdb order)
     version: int = 0
 
     @classmethod
-    def bootstrap(cls, cluster_id, local_ep, now_ms):
+    def bootstrap(cls, cluster_id: str, local_ep: str, now_ms: int) -> ClusterTable:
         """First deploy: this dnode becomes dnode 1 and hosts the master mnode."""
         table = cls(cluster_id=cluster_id, term=1, master_id=1, next_id=2)
         table.dnodes[1] = DnodeRecord(1, local_ep, now_ms)
         table.mnodes.append(MnodeRecord(1, now_ms))
         return table
 
-    def to_json(self):
+    def to_json(self) -> dict[str, Any]:
         """A JSON-ready dict."""
         data = asdict(self)
         data["dnodes"] = [asdict(record) for record in self.dnodes.values()]
         return data
 
     @classmethod
-    def from_json(cls, data):
+    def from_json(cls, data: Mapping[str, Any]) -> ClusterTable:
         """Inverse of :meth:`to_json`; raises KeyError/TypeError/ValueError on bad data."""
         table = cls(
             cluster_id=str(data["cluster_id"]),
@@ -98,33 +105,33 @@ class ClusterTable:
         table.mnodes = [MnodeRecord(int(item["id"]), int(item["create_time"])) for item in data["mnodes"]]
         return table
 
-    def mnode_ids(self):
+    def mnode_ids(self) -> list[int]:
         """Ids of the dnodes hosting an mnode, in order."""
         return [mnode.id for mnode in self.mnodes]
 
-    def mnode_eps(self):
+    def mnode_eps(self) -> tuple[list[str], int]:
         """``(endpoint strings of the mnodes, index of the master)``."""
         eps = [self.dnodes[mnode.id].ep for mnode in self.mnodes if mnode.id in self.dnodes]
         ids = [mnode.id for mnode in self.mnodes if mnode.id in self.dnodes]
         return eps, ids.index(self.master_id) if self.master_id in ids else 0
 
-    def find_by_ep(self, ep):
+    def find_by_ep(self, ep: str) -> DnodeRecord | None:
         """The dnode registered with exactly this endpoint string (case-sensitive), or None."""
         return next((record for record in self.dnodes.values() if record.ep == ep), None)
 
-    def take_over(self, dnode_id):
+    def take_over(self, dnode_id: int) -> None:
         """Make ``dnode_id`` master in a new term."""
         self.term += 1
         self.master_id = dnode_id
         self.version += 1
 
 
-def claim_beats(term, master_id, other_term, other_master_id):
+def claim_beats(term: int, master_id: int, other_term: int, other_master_id: int) -> bool:
     """True when master claim (term, id) wins over the other: higher term, then lower id."""
     return term > other_term or (term == other_term and master_id < other_master_id)
 
 
-def takeover_delay(mnode_ids, master_id, self_id, interval):
+def takeover_delay(mnode_ids: list[int], master_id: int, self_id: int, interval: float) -> float:
     """Seconds of silence from the master after which mnode ``self_id`` takes over.
 
     The last known master itself waits MISSED_CYCLES intervals (this matters after a restart
@@ -154,15 +161,15 @@ class Mnode:
 
     def __init__(
         self,
-        table,
-        local_id,
-        server_port,
-        num_of_mnodes,
-        status_interval,
-        now,
-        cores,
-        clock_ms=lambda: int(time.time() * 1000),
-    ):
+        table: ClusterTable,
+        local_id: int,
+        server_port: int,
+        num_of_mnodes: int,
+        status_interval: float,
+        now: float,
+        cores: int,
+        clock_ms: Callable[[], int] = lambda: int(time.time() * 1000),
+    ) -> None:
         self.table = table
         self.clock_ms = clock_ms
         self.local_id = local_id
@@ -172,7 +179,7 @@ class Mnode:
         self.liveness = {dnode_id: Liveness() for dnode_id in table.dnodes}
         self.local_status(now, cores)
 
-    def local_status(self, now, cores):
+    def local_status(self, now: float, cores: int) -> None:
         """The master's own dnode reports without the network."""
         live = self.liveness.setdefault(self.local_id, Liveness())
         live.last_access, live.cores = now, cores
@@ -180,13 +187,13 @@ class Mnode:
             live.status, live.reason = READY, ""
             self._place_mnodes()
 
-    def shell_epset(self):
+    def shell_epset(self) -> tuple[list[str], int]:
         """The mnode endpoints for clients: empty in a single-dnode cluster."""
         if len(self.table.dnodes) < 2:
             return [], 0
         return self.table.mnode_eps()
 
-    def process_status(self, dnode_id, ep, cores, now):
+    def process_status(self, dnode_id: int, ep: str, cores: int, now: float) -> dict[str, Any]:
         """Handle a status message; return the status response body or raise TaosError.
 
         A dnode without an id (0) is matched by the exact endpoint string, one with an id by
@@ -216,7 +223,7 @@ class Mnode:
             "mnode_ids": self.table.mnode_ids(),
         }
 
-    def _place_mnodes(self):
+    def _place_mnodes(self) -> None:
         """Add mnodes on ready dnodes, lowest id first, until there are numOfMnodes; the
         list stays in id order, the order in which TDengine's sdb hands them out."""
         hosting = set(self.table.mnode_ids())
@@ -228,7 +235,7 @@ class Mnode:
                 self.table.mnodes.sort(key=lambda mnode: mnode.id)
                 self.table.version += 1
 
-    def check_timeouts(self, now):
+    def check_timeouts(self, now: float) -> list[DnodeRecord]:
         """Mark dnodes silent for MISSED_CYCLES status intervals offline; return them."""
         gone = []
         for dnode_id, live in self.liveness.items():
@@ -241,7 +248,7 @@ class Mnode:
                 gone.append(self.table.dnodes[dnode_id])
         return gone
 
-    def create_dnode(self, ep):
+    def create_dnode(self, ep: str) -> DnodeRecord:
         """Register an endpoint (``fqdn`` alone gets the mnode's serverPort)."""
         ep = ep.strip()
         if ":" not in ep:
@@ -255,7 +262,7 @@ class Mnode:
         self.table.version += 1
         return record
 
-    def drop_dnode(self, target):
+    def drop_dnode(self, target: str) -> DnodeRecord:
         """Remove a dnode given by endpoint or id; the master's own dnode cannot go."""
         record = self.table.find_by_ep(target)
         if record is None:
@@ -272,9 +279,9 @@ class Mnode:
         self.table.version += 1
         return record
 
-    def dnode_rows(self):
+    def dnode_rows(self) -> list[list[int | str]]:
         """Rows of ``show dnodes``, by id."""
-        rows = []
+        rows: list[list[int | str]] = []
         for dnode_id in sorted(self.table.dnodes):
             record, live = self.table.dnodes[dnode_id], self.liveness[dnode_id]
             rows.append(
@@ -291,9 +298,9 @@ class Mnode:
             )
         return rows
 
-    def mnode_rows(self):
+    def mnode_rows(self) -> list[list[int | str]]:
         """Rows of ``show mnodes``: master, slave (dnode ready) or offline."""
-        rows = []
+        rows: list[list[int | str]] = []
         for mnode in self.table.mnodes:
             record = self.table.dnodes[mnode.id]
             if mnode.id == self.table.master_id:

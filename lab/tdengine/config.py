@@ -5,9 +5,16 @@ case-insensitive; unknown keys are accepted and ignored.  A malformed value of a
 raises :class:`ConfigError` naming the file and the line.
 """
 
+from __future__ import annotations
+
 import os
 import socket
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Iterator
+    from typing import Any
 
 DEFAULT_CONFIG_DIR = "/etc/taos"
 CONFIG_FILE = "taos.cfg"
@@ -47,12 +54,12 @@ class TaosConfig:
     log_dir: str = "/var/log/taos"
 
     @property
-    def local_ep(self):
+    def local_ep(self) -> str:
         """This node's endpoint, ``fqdn:serverPort``."""
         return f"{self.fqdn}:{self.server_port}"
 
 
-def parse_endpoint(text, default_port):
+def parse_endpoint(text: str, default_port: int) -> tuple[str, int]:
     """Split ``fqdn[:port]`` into ``(fqdn, port)``; raise ValueError when it is not one."""
     fqdn, sep, port_text = text.strip().partition(":")
     if not fqdn:
@@ -64,7 +71,7 @@ def parse_endpoint(text, default_port):
     return fqdn, int(port_text)
 
 
-def _strip_comment(line):
+def _strip_comment(line: str) -> str:
     """Drop a ``#`` comment: one at the start of the line or after whitespace."""
     for index, char in enumerate(line):
         if char == "#" and (index == 0 or line[index - 1].isspace()):
@@ -72,7 +79,7 @@ def _strip_comment(line):
     return line
 
 
-def _parse_number(kind, key, value, minimum, maximum):
+def _parse_number(kind: Callable[[str], float], key: str, value: str, minimum: float, maximum: float) -> float:
     try:
         number = kind(value)
     except ValueError:
@@ -82,7 +89,7 @@ def _parse_number(kind, key, value, minimum, maximum):
     return number
 
 
-def _read_lines(text):
+def _read_lines(text: str) -> Iterator[tuple[int, str, str]]:
     """Yield ``(line number, key as written, value or '')`` for each option line."""
     for lineno, raw in enumerate(text.splitlines(), start=1):
         tokens = _strip_comment(raw).split()
@@ -90,10 +97,10 @@ def _read_lines(text):
             yield lineno, tokens[0], tokens[1] if len(tokens) > 1 else ""
 
 
-def parse_config(text, source=CONFIG_FILE, hostname=None):
+def parse_config(text: str, source: str = CONFIG_FILE, hostname: str | None = None) -> TaosConfig:
     """Parse taos.cfg ``text`` (named ``source`` in errors) into a :class:`TaosConfig`."""
-    values = {}
-    endpoints = {}
+    values: dict[str, Any] = {}
+    endpoints: dict[str, tuple[int, str, str]] = {}
     for lineno, key, value in _read_lines(text):
         lower = key.lower()
         try:
@@ -104,8 +111,8 @@ def parse_config(text, source=CONFIG_FILE, hostname=None):
                 field, minimum, maximum = _INT_KEYS[lower]
                 values[field] = _parse_number(int, key, value, minimum, maximum)
             elif lower in _FLOAT_KEYS:
-                field, minimum, maximum = _FLOAT_KEYS[lower]
-                values[field] = _parse_number(float, key, value, minimum, maximum)
+                field, low, high = _FLOAT_KEYS[lower]
+                values[field] = _parse_number(float, key, value, low, high)
             elif lower in _DIR_KEYS:
                 values[_DIR_KEYS[lower]] = value
             elif lower == "fqdn":
@@ -133,7 +140,7 @@ def parse_config(text, source=CONFIG_FILE, hostname=None):
     return TaosConfig(fqdn=fqdn, **values)
 
 
-def load_config(config_dir=DEFAULT_CONFIG_DIR, hostname=None):
+def load_config(config_dir: str = DEFAULT_CONFIG_DIR, hostname: str | None = None) -> TaosConfig:
     """Read ``config_dir``/taos.cfg; a missing file means all defaults, as in TDengine."""
     path = os.path.join(config_dir, CONFIG_FILE)
     try:
@@ -144,7 +151,7 @@ def load_config(config_dir=DEFAULT_CONFIG_DIR, hostname=None):
     return parse_config(text, source=path, hostname=hostname)
 
 
-def rpc_thread_count(config, cores=None):
+def rpc_thread_count(config: TaosConfig, cores: int | None = None) -> int:
     """UDP shell threads (and ports serverPort..+n-1): cores*numOfThreadsPerCore/2 in 1..5.
 
     That is taosd's dnodeShell sizing, capped by TSDB_MAX_RPC_THREADS (5) in rpcOpen.

@@ -1,5 +1,7 @@
 """TDengine 2.0.20 error codes used here and their texts (as in src/util/src/terror.c)."""
 
+from __future__ import annotations
+
 AUTH_FAILURE = 0x80000003
 REDIRECT = 0x80000004
 NETWORK_UNAVAIL = 0x8000000B
@@ -31,7 +33,7 @@ ERROR_TEXTS = {
 }
 
 
-def error_text(code):
+def error_text(code: int) -> str:
     """Return TDengine's text for ``code`` (``Unknown error`` for codes not listed here)."""
     return ERROR_TEXTS.get(code, "Unknown error")
 
@@ -39,7 +41,7 @@ def error_text(code):
 class TaosError(Exception):
     """A TDengine error: ``code`` as on the wire, ``text`` as the shell prints it."""
 
-    def __init__(self, code, text=None):
+    def __init__(self, code: int, text: str | None = None) -> None:
         self.code = code
         self.text = text if text is not None else error_text(code)
         super().__init__(f"0x{code:08X} {self.text}")

@@ -11,9 +11,15 @@ A UDP datagram carries exactly one message; on TCP, messages follow each other.
 Responses have the request's type + 1; a redirect is a response with code REDIRECT.
 """
 
+from __future__ import annotations
+
 import json
 import struct
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from typing import Any
 
 MAGIC = b"TD"
 WIRE_VERSION = 1
@@ -38,6 +44,8 @@ TCP_ONLY = frozenset({SHOW, RETRIEVE, STATUS, MNODE_SYNC})
 TCP = "tcp"
 UDP = "udp"
 
+Header = tuple[int, int, int, int, int]  # (type, code, port, seq, body length)
+
 
 class ProtocolError(Exception):
     """Bytes that are not a valid message."""
@@ -48,29 +56,29 @@ class Message:
     """One RPC message: type, JSON body, result code, sender port and sequence number."""
 
     type: int
-    body: dict = field(default_factory=dict)
+    body: dict[str, Any] = field(default_factory=dict)
     code: int = 0
     port: int = 0
     seq: int = 0
 
 
-def is_request(msg_type):
+def is_request(msg_type: int) -> bool:
     """True for request types (odd numbers)."""
     return msg_type % 2 == 1
 
 
-def choose_transport(msg_type, size):
+def choose_transport(msg_type: int, size: int) -> str:
     """TCP for show/retrieve/status/sync and anything over 15000 bytes, else UDP."""
     return TCP if msg_type in TCP_ONLY or size > MAX_UDP_SIZE else UDP
 
 
-def encode(message):
+def encode(message: Message) -> bytes:
     """Serialise ``message`` to bytes."""
     body = json.dumps(message.body, separators=(",", ":")).encode("utf-8")
     return HEADER.pack(MAGIC, WIRE_VERSION, message.type, message.code, message.port, message.seq, len(body)) + body
 
 
-def decode_header(data):
+def decode_header(data: bytes) -> Header:
     """Check a header; return ``(type, code, port, seq, body length)``."""
     if len(data) != HEADER_SIZE:
         raise ProtocolError("short header")
@@ -82,7 +90,7 @@ def decode_header(data):
     return msg_type, code, port, seq, length
 
 
-def decode_body(header, body):
+def decode_body(header: Header, body: bytes) -> Message:
     """Build a :class:`Message` from a decoded header and its body bytes."""
     msg_type, code, port, seq, length = header
     if len(body) != length:
@@ -96,12 +104,12 @@ def decode_body(header, body):
     return Message(msg_type, payload, code, port, seq)
 
 
-def decode(data):
+def decode(data: bytes) -> Message:
     """Decode one whole message (a UDP datagram)."""
     header = decode_header(data[:HEADER_SIZE])
     return decode_body(header, data[HEADER_SIZE:])
 
 
-def reply(request, body=None, code=0, port=0):
+def reply(request: Message, body: dict[str, Any] | None = None, code: int = 0, port: int = 0) -> Message:
     """The response to ``request``: same sequence number, type + 1."""
     return Message(request.type + 1, body or {}, code, port, request.seq)

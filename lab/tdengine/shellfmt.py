@@ -6,11 +6,18 @@ name and ends it with `` |``, then comes a line of ``=`` as wide as the table, t
 `` value |`` with numbers right-aligned and text left-aligned (cut to ``...`` when too long).
 """
 
+from __future__ import annotations
+
 import time
 import unicodedata
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from . import VERSION
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+    from typing import Any
 
 PROMPT = "taos> "
 CONTINUE_PROMPT = "   -> "
@@ -27,7 +34,7 @@ class Column:
     bytes: int
 
 
-def banner(os_name="Linux"):
+def banner(os_name: str = "Linux") -> str:
     """The welcome text printed on stdout when the shell starts."""
     return (
         f"\nWelcome to the TDengine shell from {os_name}, Client Version:{VERSION}\n"
@@ -35,46 +42,46 @@ def banner(os_name="Linux"):
     )
 
 
-def connect_failed(reason):
+def connect_failed(reason: str) -> str:
     """Printed on stdout when the connection cannot be made (the shell then exits 1)."""
     return f"taos connect failed, reason: {reason}.\n\n"
 
 
-def query_ok_rows(rows, seconds):
+def query_ok_rows(rows: int, seconds: float) -> str:
     """Footer of a select/show result."""
     return f"Query OK, {rows} row(s) in set ({seconds:.6f}s)\n"
 
 
-def query_ok_affected(rows, seconds):
+def query_ok_affected(rows: int, seconds: float) -> str:
     """Footer of a statement that changes something (create/drop dnode)."""
     return f"Query OK, {rows} of {rows} row(s) in database ({seconds:.6f}s)\n"
 
 
-def db_error(text, seconds):
+def db_error(text: str, seconds: float) -> str:
     """A failed statement, printed on stderr."""
     return f"\nDB error: {text} ({seconds:.6f}s)\n"
 
 
-def column_width(column):
+def column_width(column: Column) -> int:
     """Display width of ``column`` (calcColWidth)."""
     if column.type == "binary":
         return max(min(column.bytes, MAX_BINARY_DISPLAY_WIDTH), len(column.name))
     return max(_FIXED_WIDTHS[column.type], len(column.name))
 
 
-def format_timestamp(millis):
+def format_timestamp(millis: float) -> str:
     """``YYYY-MM-DD HH:MM:SS.mmm`` in local time."""
     seconds, ms = divmod(int(millis), 1000)
     return time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(seconds)) + f".{ms:03d}"
 
 
-def _char_width(char):
+def _char_width(char: str) -> int:
     if unicodedata.combining(char):
         return 0
     return 2 if unicodedata.east_asian_width(char) in ("W", "F") else 1
 
 
-def _fit_text(text, width):
+def _fit_text(text: str, width: int) -> str:
     """Left-align ``text`` in ``width`` columns; cut it to end in ``...`` when too wide."""
     total = sum(_char_width(char) for char in text)
     if total <= width:
@@ -90,7 +97,7 @@ def _fit_text(text, width):
     return "".join(kept) + "." * dots + " " * (width - cols - dots)
 
 
-def format_value(column, value, width):
+def format_value(column: Column, value: Any, width: int) -> str:
     """One cell, without the surrounding `` `` and `` |``."""
     if column.type in ("smallint", "int", "bigint"):
         return str(int(value)).rjust(width)
@@ -99,7 +106,7 @@ def format_value(column, value, width):
     return _fit_text(str(value), width)
 
 
-def format_header(columns, widths):
+def format_header(columns: Sequence[Column], widths: Sequence[int]) -> str:
     """The centred column names and the ``=`` line."""
     cells = []
     for column, width in zip(columns, widths, strict=True):
@@ -109,7 +116,7 @@ def format_header(columns, widths):
     return "".join(cells) + "\n" + "=" * sum(width + 3 for width in widths) + "\n"
 
 
-def format_table(columns, rows):
+def format_table(columns: Sequence[Column], rows: Sequence[Sequence[Any]]) -> str:
     """Header and rows of a result; nothing at all for an empty result, like the shell."""
     if not rows:
         return ""

@@ -5,11 +5,18 @@ Supported: ``show dnodes``, ``show mnodes``, ``create dnode EP``, ``drop dnode I
 TDengine 2.0's parser does, e.g. ``syntax error near "foo;"``.
 """
 
+from __future__ import annotations
+
 import re
 import string
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from .errors import SQL_SYNTAX_ERROR, TaosError
+
+if TYPE_CHECKING:
+    from collections.abc import Collection, Iterator
+    from typing import NoReturn
 
 SHOW_DNODES = "show_dnodes"
 SHOW_MNODES = "show_mnodes"
@@ -40,7 +47,7 @@ class _Token:
     start: int
 
 
-def split_commands(text):
+def split_commands(text: str) -> list[str]:
     """Split shell input at ``;`` outside quotes; each piece keeps its ``;`` (shellRunCommand)."""
     commands, current, quote, escaped = [], [], None, False
     for char in text:
@@ -60,22 +67,22 @@ def split_commands(text):
     return commands
 
 
-def is_empty_command(command):
+def is_empty_command(command: str) -> bool:
     """True when ``command`` holds only blanks and semicolons."""
     return all(char in " \t;" for char in command)
 
 
-def is_quit(command):
+def is_quit(command: str) -> bool:
     """True for ``quit``, ``q`` or ``exit``."""
     return bool(_QUIT.match(command))
 
 
-def is_ready(buffer):
+def is_ready(buffer: str) -> bool:
     """True when interactive input is complete: it ends with ``;`` or is a bare command."""
     return bool(_READY.match(buffer))
 
 
-def _tokenize(sql):
+def _tokenize(sql: str) -> Iterator[_Token]:
     index, length = 0, len(sql)
     while index < length:
         char = sql[index]
@@ -101,7 +108,7 @@ def _tokenize(sql):
             index += 1
 
 
-def _syntax_error(parser_message):
+def _syntax_error(parser_message: str) -> TaosError:
     """The client's wrapping of a parser message into the text the shell shows."""
     text = parser_message[:_ERROR_BUFFER]
     if not parser_message.startswith("syntax error"):
@@ -112,12 +119,12 @@ def _syntax_error(parser_message):
 class _Parser:
     """Walks the tokens; reports the first unexpected one like TDengine's Lemon parser."""
 
-    def __init__(self, sql):
+    def __init__(self, sql: str) -> None:
         self.sql = sql
         self.tokens = list(_tokenize(sql))
         self.position = 0
 
-    def _peek(self):
+    def _peek(self) -> _Token | None:
         if self.position >= len(self.tokens):
             return None
         token = self.tokens[self.position]
@@ -125,13 +132,13 @@ class _Parser:
             raise _syntax_error(f'unrecognized token: "{self.sql[token.start :]}"')
         return token
 
-    def fail(self, token):
+    def fail(self, token: _Token | None) -> NoReturn:
         """Raise the error for an unexpected ``token`` (None: the input ended)."""
         if token is None:
             raise _syntax_error("Incomplete SQL statement")
         raise _syntax_error(f'syntax error near "{self.sql[token.start :]}"')
 
-    def expect(self, kind, choices):
+    def expect(self, kind: str, choices: Collection[str]) -> _Token:
         """Consume a token of ``kind`` whose lower-cased text is one of ``choices``."""
         token = self._peek()
         if token is None or token.kind != kind or token.text.lower() not in choices:
@@ -139,13 +146,13 @@ class _Parser:
         self.position += 1
         return token
 
-    def end(self):
+    def end(self) -> None:
         """Accept the end of the statement (an optional ``;``)."""
         token = self._peek()
         if token is not None and token.text != ";":
             self.fail(token)
 
-    def endpoint(self):
+    def endpoint(self) -> str:
         """An endpoint or dnode id: one quoted string, or unquoted words, dots and colons."""
         first = self._peek()
         if first is None or first.text == ";" or first.kind == "punct":
@@ -165,7 +172,7 @@ class _Parser:
             last = token
 
 
-def parse_statement(sql):
+def parse_statement(sql: str) -> Statement:
     """Parse one command into a :class:`Statement`; raise TaosError with the parser's text."""
     parser = _Parser(sql)
     verb = parser.expect("word", {"show", "create", "drop", "select"}).text.lower()

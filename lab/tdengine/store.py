@@ -5,10 +5,16 @@ last learnt; ``mnode/sdb.json`` exists only on dnodes hosting an mnode and holds
 :class:`~lab.tdengine.cluster.ClusterTable`.
 """
 
+from __future__ import annotations
+
 import json
 import os
+from typing import TYPE_CHECKING
 
 from .cluster import ClusterTable
+
+if TYPE_CHECKING:
+    from typing import Any
 
 
 class StateError(Exception):
@@ -18,12 +24,12 @@ class StateError(Exception):
 class StateStore:
     """Reads and writes the state files of one dnode."""
 
-    def __init__(self, data_dir):
+    def __init__(self, data_dir: str) -> None:
         self.dnode_path = os.path.join(data_dir, "dnode", "dnode.json")
         self.table_path = os.path.join(data_dir, "mnode", "sdb.json")
 
     @staticmethod
-    def _read(path):
+    def _read(path: str) -> Any:
         try:
             with open(path, encoding="utf-8") as handle:
                 return json.load(handle)
@@ -33,7 +39,7 @@ class StateStore:
             raise StateError(f"cannot read {path}: {exc}") from None
 
     @staticmethod
-    def _write(path, data):
+    def _write(path: str, data: object) -> None:
         """Write ``data`` to a temporary file next to ``path``, sync it, rename it over."""
         temporary = f"{path}.tmp"
         try:
@@ -46,18 +52,18 @@ class StateStore:
         except OSError as exc:
             raise StateError(f"cannot write {path}: {exc}") from None
 
-    def load_dnode(self):
+    def load_dnode(self) -> dict[str, Any]:
         """The saved identity dict, or an empty dict on first start."""
         data = self._read(self.dnode_path)
         if data is not None and not isinstance(data, dict):
             raise StateError(f"{self.dnode_path} does not hold a JSON object")
         return data or {}
 
-    def save_dnode(self, data):
+    def save_dnode(self, data: dict[str, Any]) -> None:
         """Save the identity dict."""
         self._write(self.dnode_path, data)
 
-    def load_table(self):
+    def load_table(self) -> ClusterTable | None:
         """The saved cluster table, or None when this dnode has no mnode data."""
         data = self._read(self.table_path)
         if data is None:
@@ -67,11 +73,11 @@ class StateStore:
         except (KeyError, TypeError, ValueError) as exc:
             raise StateError(f"{self.table_path} is not a cluster table: {exc!r}") from None
 
-    def save_table(self, table):
+    def save_table(self, table: ClusterTable) -> None:
         """Save the cluster table."""
         self._write(self.table_path, table.to_json())
 
-    def remove_table(self):
+    def remove_table(self) -> None:
         """Forget the mnode data (this dnode no longer hosts an mnode)."""
         try:
             os.remove(self.table_path)

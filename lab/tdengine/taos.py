@@ -6,10 +6,13 @@ streams the real shell uses: results and ``taos connect failed`` on stdout (exit
 latter), ``DB error`` on stderr; with ``-s`` the exit status is 0 even after a failed query.
 """
 
+from __future__ import annotations
+
 import argparse
 import getpass
 import sys
 import time
+from typing import TYPE_CHECKING
 
 from . import shellfmt, sql
 from .client import Connection
@@ -17,11 +20,17 @@ from .config import DEFAULT_CONFIG_DIR, MAX_EP_LEN, ConfigError, load_config
 from .epset import EpSet
 from .errors import INVALID_FQDN, TaosError
 
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+    from typing import Any, TextIO
+
+    from .config import TaosConfig
+
 DEFAULT_USER = "root"
 DEFAULT_PASSWORD = "taosdata"
 
 
-def parse_args(argv):
+def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     """The shell's options (``-h`` is the host, so help is only ``--help``)."""
     parser = argparse.ArgumentParser(prog="taos", add_help=False, description="Emulated TDengine 2.0.20 shell.")
     parser.add_argument("--help", action="help", help="show this help and exit")
@@ -34,7 +43,7 @@ def parse_args(argv):
     return parser.parse_args(argv)
 
 
-def initial_epset(config, host, port):
+def initial_epset(config: TaosConfig, host: str | None, port: int | None) -> EpSet:
     """``{HOST:PORT}`` with -h (PORT: -P, the port in HOST, or serverPort), else {firstEp, secondEp}."""
     if host is None:
         texts = [config.first_ep, config.second_ep]
@@ -54,12 +63,12 @@ def initial_epset(config, host, port):
 class Shell:
     """Runs statements on a connection and prints what the real shell prints."""
 
-    def __init__(self, connection, out=sys.stdout, err=sys.stderr):
+    def __init__(self, connection: Connection, out: TextIO = sys.stdout, err: TextIO = sys.stderr) -> None:
         self.connection = connection
         self.out = out
         self.err = err
 
-    def run(self, text):
+    def run(self, text: str) -> bool:
         """Run every statement of ``text``; return False when one of them was ``quit``."""
         for command in sql.split_commands(text):
             if sql.is_empty_command(command):
@@ -69,7 +78,7 @@ class Shell:
             self.run_one(command)
         return True
 
-    def run_one(self, command):
+    def run_one(self, command: str) -> None:
         """Run one statement and print its result or its error."""
         start = time.perf_counter()
         try:
@@ -89,13 +98,13 @@ class Shell:
             self.err.write(shellfmt.db_error(exc.text, time.perf_counter() - start))
         self.out.flush()
 
-    def _query(self, statement):
+    def _query(self, statement: sql.Statement) -> tuple[list[shellfmt.Column], list[list[Any]]]:
         if statement.kind == sql.SERVER_VERSION:
             version = self.connection.server_version
             return [shellfmt.Column(statement.arg, "binary", len(version))], [[version]]
         return self.connection.show("dnodes" if statement.kind == sql.SHOW_DNODES else "mnodes")
 
-    def interact(self, stdin=sys.stdin):
+    def interact(self, stdin: TextIO = sys.stdin) -> None:
         """Prompt for statements until ``quit`` or end of input."""
         echo = not stdin.isatty()
         while True:
@@ -120,7 +129,7 @@ class Shell:
                 return
 
 
-def main(argv=None):
+def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of ``python3 -m lab.tdengine.taos``; returns the exit status."""
     args = parse_args(argv)
     try:

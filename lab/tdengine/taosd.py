@@ -6,8 +6,11 @@ derived from serverPort (P): P TCP and P..P+n-1 UDP for clients (n RPC threads, 
 messages), P+10 TCP for mnode replication, P+11 TCP for a minimal HTTP answer.
 """
 
+from __future__ import annotations
+
 import argparse
 import asyncio
+import functools
 import json
 import logging
 import os
@@ -17,6 +20,7 @@ import threading
 import time
 import uuid
 from collections import OrderedDict
+from typing import TYPE_CHECKING, cast
 
 from . import VERSION
 from .client import resolve_ipv4 as blocking_resolve_ipv4
@@ -57,6 +61,15 @@ from .protocol import (
 )
 from .store import StateError, StateStore
 
+if TYPE_CHECKING:
+    from collections.abc import Awaitable, Callable, Coroutine, Sequence
+    from typing import Any, TypeVar
+
+    from .config import TaosConfig
+
+    T = TypeVar("T")
+    Handler = Callable[[Message, int], Message]  # (request, the port it came to) -> response
+
 log = logging.getLogger("taosd")
 
 PEER_PORT_OFFSET = 5
@@ -73,7 +86,7 @@ LOG_FORMAT = "%(asctime)s.%(msecs)03d taosd %(message)s"
 USERS = {"root": "taosdata", "monitor": "secretkey"}  # 2.0's default users (monitor: internal)
 
 
-def _field(body, name, kind):
+def _field(body: dict[str, Any], name: str, kind: type[T]) -> T:
     """``body[name]`` checked to be of ``kind``; garbage raises ProtocolError."""
     value = body.get(name)
     if not isinstance(value, kind) or isinstance(value, bool):
@@ -81,23 +94,24 @@ def _field(body, name, kind):
     return value
 
 
-def _string_list(body, name):
+def _string_list(body: dict[str, Any], name: str) -> list[str]:
     values = _field(body, name, list)
     if not all(isinstance(value, str) for value in values):
         raise ProtocolError(f"field {name!r} is not a list of strings")
     return values
 
 
-async def resolve_ipv4(fqdn):
+async def resolve_ipv4(fqdn: str) -> str:
     """Resolve ``fqdn`` with getaddrinfo (hosts file, DNS), IPv4 only, in a daemon thread."""
     loop = asyncio.get_running_loop()
-    future = loop.create_future()
+    future: asyncio.Future[str | None] = loop.create_future()
 
-    def settle(result):
+    def settle(result: str | None) -> None:
         if not future.done():
             future.set_result(result)
 
-    def lookup():
+    def lookup() -> None:
+        result: str | None
         try:
             result = blocking_resolve_ipv4(fqdn)
         except TaosError:
@@ -114,13 +128,13 @@ async def resolve_ipv4(fqdn):
     return address
 
 
-async def read_message(reader):
+async def read_message(reader: asyncio.StreamReader) -> Message:
     """Read one message from a TCP stream."""
     header = decode_header(await reader.readexactly(HEADER_SIZE))
     return decode_body(header, await reader.readexactly(header[4]))
 
 
-async def tcp_exchange(fqdn, port, message):
+async def tcp_exchange(fqdn: str, port: int, message: Message) -> Message:
     """Send ``message`` over a new TCP connection to ``fqdn:port`` and return the reply."""
     address = await resolve_ipv4(fqdn)
     try:
@@ -140,15 +154,15 @@ async def tcp_exchange(fqdn, port, message):
 class UdpService(asyncio.DatagramProtocol):
     """Answers request datagrams; the reply carries this socket's port in its header."""
 
-    def __init__(self, handler, port):
+    def __init__(self, handler: Handler, port: int) -> None:
         self.handler = handler
         self.port = port
-        self.transport = None
+        self.transport: asyncio.DatagramTransport | None = None
 
-    def connection_made(self, transport):
-        self.transport = transport
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = cast(asyncio.DatagramTransport, transport)  # the endpoint made for this protocol
 
-    def datagram_received(self, data, addr):
+    def datagram_received(self, data: bytes, addr: tuple[Any, ...]) -> None:
         try:
             message = decode(data)
             if not is_request(message.type):
@@ -159,16 +173,17 @@ class UdpService(asyncio.DatagramProtocol):
         except Exception:  # a bug must not stop the service
             log.exception("error handling a datagram from %s:%s", *addr)
             return
+        assert self.transport is not None  # datagrams arrive only once the endpoint is made
         self.transport.sendto(encode(response), addr)
 
-    def error_received(self, exc):
+    def error_received(self, exc: Exception) -> None:
         """ICMP errors for earlier replies: nothing to do."""
 
 
-def tcp_service(handler, port):
+def tcp_service(handler: Handler, port: int) -> Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]:
     """A connection callback answering the request messages of one TCP connection."""
 
-    async def serve(reader, writer):
+    async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         try:
             while True:
                 message = await asyncio.wait_for(read_message(reader), IDLE_TIMEOUT)
@@ -186,7 +201,7 @@ def tcp_service(handler, port):
     return serve
 
 
-async def serve_http(reader, writer):
+async def serve_http(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
     """Minimal HTTP on P+11: any request gets the answer of ``select server_version()``."""
     try:
         await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 5.0)
@@ -205,7 +220,7 @@ async def serve_http(reader, writer):
 class Dnode:
     """One dnode: its identity, the mnode endpoints it knows and, maybe, an mnode replica."""
 
-    def __init__(self, config, store, cores):
+    def __init__(self, config: TaosConfig, store: StateStore, cores: int) -> None:
         self.config = config
         self.store = store
         self.cores = cores
@@ -220,19 +235,19 @@ class Dnode:
         except (TypeError, ValueError) as exc:
             raise StateError(f"{store.dnode_path}: {exc}") from None
         self.table = store.load_table()
-        self.mnode = None
+        self.mnode: Mnode | None = None
         self.persisted_version = None if self.table is None else (self.table.term, self.table.version)
-        self.shows = OrderedDict()
+        self.shows: OrderedDict[int, list[list[int | str]]] = OrderedDict()
         self.next_show_id = 1
         self.next_seq = 1
-        self.status_outcome = None
-        self.refused_eps = set()
-        self.sync_event = None
-        self.tasks = set()
+        self.status_outcome: str | None = None
+        self.refused_eps: set[str] = set()
+        self.sync_event: asyncio.Event | None = None  # made by run(), in its event loop
+        self.tasks: set[asyncio.Task[Any]] = set()
 
     # ---- persistence and roles
 
-    def save_identity(self):
+    def save_identity(self) -> None:
         """Persist id, cluster id and mnode endpoints."""
         self.store.save_dnode(
             {
@@ -243,7 +258,7 @@ class Dnode:
             }
         )
 
-    def set_mnode_eps(self, eps, in_use):
+    def set_mnode_eps(self, eps: list[str], in_use: int) -> None:
         """Adopt a new mnode endpoint set (from the table, a status reply or a redirect)."""
         if not eps:
             return
@@ -252,15 +267,17 @@ class Dnode:
             self.mnode_eps = new
             self.save_identity()
 
-    def table_changed(self):
+    def table_changed(self) -> None:
         """Persist the table when it changed and refresh the mnode endpoints."""
+        assert self.table is not None  # called only while this dnode holds the table
         if (self.table.term, self.table.version) != self.persisted_version:
             self.store.save_table(self.table)
             self.persisted_version = (self.table.term, self.table.version)
         self.set_mnode_eps(*self.table.mnode_eps())
 
-    def become_master(self, takeover):
+    def become_master(self, takeover: bool) -> None:
         """Run the master mnode (after a takeover: in a new term, with fresh liveness)."""
+        assert self.table is not None  # a master runs on the table it holds
         if takeover:
             self.table.take_over(self.dnode_id)
         self.mnode = Mnode(
@@ -275,18 +292,18 @@ class Dnode:
         log.info("mnode: role master, dnode %d %s, term %d", self.dnode_id, self.local_ep, self.table.term)
         self.table_changed()
 
-    def step_down(self, master_id):
+    def step_down(self, master_id: int) -> None:
         """Stop being master: another mnode has the better claim."""
         self.mnode = None
         log.info("mnode: role slave, master is dnode %d", master_id)
 
-    def spawn(self, coroutine):
+    def spawn(self, coroutine: Coroutine[Any, Any, Any]) -> None:
         """Run ``coroutine`` as a task kept until it ends."""
         task = asyncio.get_running_loop().create_task(coroutine)
         self.tasks.add(task)
         task.add_done_callback(self.tasks.discard)
 
-    def redirect(self, message, port):
+    def redirect(self, message: Message, port: int) -> Message:
         """Send a client or peer to the mnode endpoints, the master marked in use."""
         eps = self.mnode_eps.copy()
         if eps.current() == self.local_endpoint and len(eps) > 1:
@@ -295,7 +312,7 @@ class Dnode:
 
     # ---- client requests (P, TCP and UDP)
 
-    def handle_shell(self, message, port):
+    def handle_shell(self, message: Message, port: int) -> Message:
         """Connect, heartbeat, show/retrieve, create/drop dnode: the master answers."""
         if message.type not in SHELL_REQUESTS:
             return reply(message, code=INVALID_MSG_TYPE, port=port)
@@ -312,7 +329,8 @@ class Dnode:
             return reply(message, code=exc.code, port=port)
         return reply(message, body, port=port)
 
-    def _shell_request(self, message, is_root):
+    def _shell_request(self, message: Message, is_root: bool) -> dict[str, Any]:
+        assert self.mnode is not None and self.table is not None  # only the master answers (handle_shell)
         body = message.body
         if message.type in (CONNECT, HEARTBEAT):
             eps, in_use = self.mnode.shell_epset()
@@ -337,7 +355,8 @@ class Dnode:
         self.spawn(self.push_sync(dropped=record.ep if message.type == DROP_DNODE else None))
         return {}
 
-    def _show(self, what):
+    def _show(self, what: str) -> dict[str, Any]:
+        assert self.mnode is not None  # only the master answers (handle_shell)
         if what == "dnodes":
             columns, rows = DNODE_COLUMNS, self.mnode.dnode_rows()
         elif what == "mnodes":
@@ -352,12 +371,13 @@ class Dnode:
 
     # ---- dnode to dnode (P+5): status messages
 
-    def handle_peer(self, message, port):
+    def handle_peer(self, message: Message, port: int) -> Message:
         """Status messages: the master matches them to registered dnodes."""
         if message.type != STATUS:
             return reply(message, code=INVALID_MSG_TYPE, port=port)
         if self.mnode is None:
             return self.redirect(message, port)
+        assert self.table is not None  # the master's table
         dnode_id = _field(message.body, "dnode_id", int)
         ep = _field(message.body, "ep", str)
         cores = _field(message.body, "cores", int)
@@ -380,14 +400,14 @@ class Dnode:
             self.spawn(self.push_sync())
         return reply(message, body, port=port)
 
-    async def send_status(self):
+    async def send_status(self) -> None:
         """Send this dnode's status to the mnode endpoints (port +5), following redirects.
 
         Within one round every endpoint is asked at most once: one that fails or redirects
         is not asked again, so a round ends when the master answered or all were tried.
         """
         body = {"dnode_id": self.dnode_id, "ep": self.local_ep, "cluster_id": self.cluster_id, "cores": self.cores}
-        asked = set()
+        asked: set[tuple[str, int]] = set()
         outcome = "no mnode endpoint"
         while len(asked) < len(set(self.mnode_eps.endpoints)) and len(asked) <= MAX_REDIRECTS:
             while self.mnode_eps.current() in asked:
@@ -415,7 +435,7 @@ class Dnode:
             self.status_outcome = outcome
             log.info("dnode: %s", outcome)
 
-    def _status_response(self, response, target):
+    def _status_response(self, response: Message, target: str) -> str | None:
         """Apply a status response; None means: redirected, try again."""
         if response.code == REDIRECT:
             self.set_mnode_eps(_string_list(response.body, "epset"), _field(response.body, "in_use", int))
@@ -435,7 +455,7 @@ class Dnode:
 
     # ---- mnode replication (P+10)
 
-    def handle_sync(self, message, port):
+    def handle_sync(self, message: Message, port: int) -> Message:
         """A master's copy of the cluster table; adopt it unless we know a better master."""
         if message.type != MNODE_SYNC:
             return reply(message, code=INVALID_MSG_TYPE, port=port)
@@ -466,14 +486,16 @@ class Dnode:
             log.info("mnode: role slave, master is dnode %d", incoming.master_id)
         self.table = incoming
         self.table_changed()
+        assert self.sync_event is not None  # run() makes it before any port is bound
         self.sync_event.set()
         return reply(message, {"accepted": True}, port=port)
 
-    async def push_sync(self, dropped=None):
+    async def push_sync(self, dropped: str | None = None) -> None:
         """Send the table to the other mnodes (and a ``dropped`` dnode's endpoint, so that
         it gives up its mnode); step down if one of them knows a better master."""
         if self.mnode is None:
             return
+        assert self.table is not None  # the master's table
         others = [
             self.table.dnodes[i].ep for i in self.table.mnode_ids() if i != self.dnode_id and i in self.table.dnodes
         ]
@@ -485,7 +507,7 @@ class Dnode:
             if self.mnode is not None and claim_beats(term, master_id, self.table.term, self.table.master_id):
                 self.step_down(master_id)
 
-    async def _sync_one(self, ep, message):
+    async def _sync_one(self, ep: str, message: Message) -> tuple[int, int] | None:
         fqdn, port = parse_endpoint(ep, self.config.server_port)
         try:
             response = await tcp_exchange(fqdn, port + SYNC_PORT_OFFSET, message)
@@ -497,16 +519,17 @@ class Dnode:
 
     # ---- periodic work
 
-    async def status_loop(self):
+    async def status_loop(self) -> None:
         """Every statusInterval: report to the mnode (the master reports locally)."""
         while True:
             if self.mnode is None:
                 await self.send_status()
             await asyncio.sleep(self.config.status_interval)
 
-    async def mnode_loop(self):
+    async def mnode_loop(self) -> None:
         """Master: liveness and replication every interval.  Slave: take over on silence."""
         interval = self.config.status_interval
+        assert self.sync_event is not None  # run() makes it before starting this loop
         while True:
             if self.mnode is not None:
                 now = time.monotonic()
@@ -537,7 +560,7 @@ class Dnode:
 
     # ---- start and stop
 
-    def start_roles(self):
+    def start_roles(self) -> None:
         """First deploy, or resume the mnode role from saved data."""
         if self.table is None and self.dnode_id == 0 and self.local_ep == self.config.first_ep:
             self.table = ClusterTable.bootstrap(str(uuid.uuid4()), self.local_ep, int(time.time() * 1000))
@@ -554,7 +577,7 @@ class Dnode:
         else:
             log.info("mnode: role slave until the master is heard, last master dnode %d", self.table.master_id)
 
-    async def listen(self):
+    async def listen(self) -> tuple[list[asyncio.Server], list[asyncio.DatagramTransport]]:
         """Bind every port; return the servers and datagram transports."""
         loop = asyncio.get_running_loop()
         port = self.config.server_port
@@ -574,7 +597,7 @@ class Dnode:
         transports = []
         for handler, udp_port in datagram_ports:
             transport, _ = await loop.create_datagram_endpoint(
-                lambda h=handler, p=udp_port: UdpService(h, p), local_addr=("0.0.0.0", udp_port)
+                functools.partial(UdpService, handler, udp_port), local_addr=("0.0.0.0", udp_port)
             )
             transports.append(transport)
         log.info(
@@ -591,7 +614,7 @@ class Dnode:
         )
         return servers, transports
 
-    async def run(self):
+    async def run(self) -> int:
         """Serve until SIGTERM or SIGINT; return the exit status."""
         loop = asyncio.get_running_loop()
         stop = asyncio.Event()
@@ -625,7 +648,7 @@ class Dnode:
         return 0
 
 
-def log_to_dir(log_dir):
+def log_to_dir(log_dir: str) -> None:
     """Also log to logDir/taosdlog.0 when that directory can be written."""
     try:
         os.makedirs(log_dir, exist_ok=True)
@@ -637,7 +660,7 @@ def log_to_dir(log_dir):
     logging.getLogger().addHandler(handler)
 
 
-def main(argv=None):
+def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of ``python3 -m lab.tdengine.taosd``."""
     parser = argparse.ArgumentParser(prog="taosd", description="Emulated TDengine 2.0.20 dnode.")
     parser.add_argument(
