@@ -1,16 +1,25 @@
-"""Shared test helpers: the repository root and golden-file comparison."""
+"""Shared test helpers: the repository root, golden-file comparison, and the `root` marker's gate.
+
+Tests marked `root` (pytest.ini) need root, namespaces, a real dockerd or an sshd. On a
+machine that cannot run a lab they are skipped with the reason; with CI set they fail
+instead: CI never skips them silently. Every other test runs as any user.
+"""
 
 from __future__ import annotations
 
+import functools
 import os
+import shutil
 from pathlib import Path
 
 import pytest
 
 from lab.errors import MachineUnfit
-from lab.machine import check_machine
+from lab.machine import check_machine, required_programs
 
 REPO = Path(__file__).resolve().parent.parent
+# what the root tests start besides a lab: sshd and its key tools, nft for the machine snapshots (lab/packages.tsv)
+TEST_PROGRAMS = {**required_programs("tests"), "ssh-keygen": "openssh-client"}
 
 
 def assert_golden(actual: str, golden: Path) -> None:
@@ -28,15 +37,30 @@ def in_repo(monkeypatch):
     return REPO
 
 
-def skip_unless_lab_machine(items, folder: Path) -> None:
-    """Skip the tests under `folder` when this machine cannot run a lab; on CI fail instead."""
-    mine = [item for item in items if folder in item.path.parents]
-    if not mine:
-        return
+@functools.cache
+def why_not_a_lab_machine() -> str | None:
+    """Why this machine cannot run root-marked tests (a lab, a real dockerd, an sshd), or None if it can."""
+    problems = []
     try:
-        check_machine()
+        check_machine()  # Linux, root, the programs of a run
     except MachineUnfit as exc:
-        if os.environ.get("CI"):
-            raise  # on CI the set-up must have made the machine fit: never skip silently
-        for item in mine:
-            item.add_marker(pytest.mark.skip(reason=f"machine cannot run a lab: {exc}"))
+        problems += str(exc).splitlines()
+    if os.geteuid() != 0 and not any("root" in problem for problem in problems):
+        problems.append("the root tests need root: run them with sudo")
+    missing = sorted({package for program, package in TEST_PROGRAMS.items() if not shutil.which(program)})
+    if missing:
+        problems.append(f"missing programs the root tests use; install with: apt-get install {' '.join(missing)}")
+    return "; ".join(problems) or None
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_setup(item):
+    """Root-marked tests are skipped, with the reason, on a machine that cannot run a lab; on CI they fail."""
+    if item.get_closest_marker("root") is None:
+        return
+    reason = why_not_a_lab_machine()
+    if reason is None:
+        return
+    if os.environ.get("CI"):
+        pytest.fail(f"CI must run every root test, but this machine cannot run a lab: {reason}", pytrace=False)
+    pytest.skip(f"machine cannot run a lab: {reason}")

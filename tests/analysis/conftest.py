@@ -1,4 +1,4 @@
-"""The analysis tests read real runs of the lab: they need a machine that can run one, like the integration tests."""
+"""Real runs of the lab for the analysis tests; a test using `nat_runs` needs a lab machine and is marked `root`."""
 
 from __future__ import annotations
 
@@ -6,14 +6,10 @@ from pathlib import Path
 
 import pytest
 
-from ..conftest import REPO, skip_unless_lab_machine
+from ..conftest import REPO
 from ..integration.conftest import LabRun, run_lab
 
 SCENARIO = REPO / "scenarios" / "docker-nat-reachability.yaml"
-
-
-def pytest_collection_modifyitems(config, items):
-    skip_unless_lab_machine(items, Path(__file__).resolve().parent)
 
 
 @pytest.fixture(scope="module")

@@ -71,6 +71,7 @@ def runs(nat_runs):
     return data.load_runs(root)
 
 
+@pytest.mark.root
 def test_load_runs_finds_every_run_newest_last_and_skips_other_folders(nat_runs, runs):
     _, lab_runs = nat_runs
     assert [run.path for run in runs] == [run.run_dir for run in lab_runs]
@@ -79,12 +80,14 @@ def test_load_runs_finds_every_run_newest_last_and_skips_other_folders(nat_runs,
     assert data.load_run(lab_runs[0].run_dir).name == lab_runs[0].run_dir.name
 
 
-def test_load_run_refuses_a_folder_that_is_not_a_run(nat_runs):
-    root, _ = nat_runs
+def test_load_run_refuses_a_folder_that_is_not_a_run(tmp_path):
+    scratch = tmp_path / "scratch"  # a folder without results.json, like results/scratch
+    scratch.mkdir()
     with pytest.raises(NotARunDir):
-        data.load_run(root / "scratch")
+        data.load_run(scratch)
 
 
+@pytest.mark.root
 def test_outcomes_hold_every_outcome_of_results_json(nat_runs, runs):
     _, lab_runs = nat_runs
     frame = data.outcomes(runs)
@@ -105,6 +108,7 @@ def test_outcomes_hold_every_outcome_of_results_json(nat_runs, runs):
     assert list(unreachable["ok"]) == [False, False] and list(unreachable["exit_code"]) == [1, 1]
 
 
+@pytest.mark.root
 def test_runs_table_has_one_row_per_run(nat_runs, runs):
     _, lab_runs = nat_runs
     table = data.runs_table(runs)
@@ -127,6 +131,7 @@ def tcpdump_count(pcap) -> int:
     return len(text.splitlines())
 
 
+@pytest.mark.root
 def test_packets_hold_every_captured_ipv4_packet(runs):
     run = runs[0]
     frame = data.packets(run)
@@ -143,6 +148,7 @@ def test_packets_hold_every_captured_ipv4_packet(runs):
     assert len(data.packets(run, "default")) == len(frame)
 
 
+@pytest.mark.root
 def test_the_unpublished_port_answers_the_remote_clients_syn_with_a_rst(runs):
     frame = data.step_packets(runs[-1], "default", "remote-client", "tcp-unpublished")
     syn = frame[
@@ -163,6 +169,7 @@ def test_the_unpublished_port_answers_the_remote_clients_syn_with_a_rst(runs):
     assert len(rst) == 1 and rst["time"].iloc[0] > syn["time"].iloc[0]
 
 
+@pytest.mark.root
 def test_step_packets_are_the_nodes_packets_while_the_step_ran(runs):
     run = runs[-1]
     every = data.packets(run)
@@ -187,6 +194,7 @@ def test_step_packets_are_the_nodes_packets_while_the_step_ran(runs):
     assert to_unpublished == {step: step in ("tcp-unpublished", "tcp-by-name") for step in by_step}
 
 
+@pytest.mark.root
 def test_step_packets_of_a_cell_the_run_lacks(runs):
     with pytest.raises(KeyError, match="no outcome for variant 'default', node 'win-client', step 'tcp-unpublished'"):
         data.step_packets(runs[0], "default", "win-client", "tcp-unpublished")

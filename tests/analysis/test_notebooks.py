@@ -53,6 +53,7 @@ def test_notebooks_are_kept_without_outputs(name):
     assert code and all(cell.outputs == [] and cell.execution_count is None for cell in code)
 
 
+@pytest.mark.root
 def test_incident_walkthrough_on_a_run_with_failures(nat_runs):
     _, runs = nat_runs
     notebook = run_notebook("incident-walkthrough.ipynb", LAB_RUN_DIR=str(runs[-1].run_dir))
@@ -66,6 +67,7 @@ def test_incident_walkthrough_on_a_run_with_failures(nat_runs):
     assert len(outputs(notebook, "image/png")) == 2  # outcome matrix, packet timelines
 
 
+@pytest.mark.root
 def test_compare_runs_over_two_runs_of_a_scenario(nat_runs):
     root, runs = nat_runs
     notebook = run_notebook("compare-runs.ipynb", LAB_RESULTS_ROOT=str(root))
@@ -76,6 +78,7 @@ def test_compare_runs_over_two_runs_of_a_scenario(nat_runs):
     assert len(outputs(notebook, "image/png")) == 2  # pass rates, durations
 
 
+@pytest.mark.root
 def test_compare_runs_says_so_when_no_scenario_ran_twice(nat_runs, tmp_path):
     _, runs = nat_runs
     shutil.copytree(runs[0].run_dir, tmp_path / runs[0].run_dir.name)

@@ -1,4 +1,4 @@
-"""Integration tests build real namespaces and a real dockerd: they need root and the lab's programs."""
+"""Integration tests build real namespaces and a real dockerd: every test module here is marked `root`."""
 
 from __future__ import annotations
 
@@ -8,11 +8,7 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..conftest import REPO, skip_unless_lab_machine
-
-
-def pytest_collection_modifyitems(config, items):
-    skip_unless_lab_machine(items, Path(__file__).resolve().parent)
+from ..conftest import REPO
 
 
 @dataclass

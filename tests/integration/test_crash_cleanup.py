@@ -16,6 +16,8 @@ from lab.deploy.journal import STATE_DIR, leftovers, processes_using, read
 from ..conftest import REPO
 from . import machine
 
+pytestmark = pytest.mark.root  # builds real namespaces and a real dockerd
+
 NAT = REPO / "scenarios" / "docker-nat-reachability.yaml"
 
 

@@ -13,6 +13,8 @@ from ..conftest import REPO
 from . import machine
 from .conftest import run_lab
 
+pytestmark = pytest.mark.root  # builds real namespaces and a real dockerd
+
 SCENARIO = REPO / "scenarios" / "docker-nat-reachability.yaml"
 
 

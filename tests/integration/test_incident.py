@@ -10,6 +10,8 @@ from lab.analysis.rundir import RunDir
 from ..conftest import REPO
 from .conftest import run_lab
 
+pytestmark = pytest.mark.root  # builds real namespaces and a real dockerd
+
 SCENARIO = REPO / "scenarios" / "tdengine-docker-cross-subnet.yaml"
 
 

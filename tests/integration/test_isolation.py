@@ -20,6 +20,8 @@ from ..conftest import REPO
 from . import machine
 from .conftest import LabRun, run_lab
 
+pytestmark = pytest.mark.root  # builds real namespaces and a real dockerd
+
 NAT = REPO / "scenarios" / "docker-nat-reachability.yaml"
 
 

@@ -10,6 +10,8 @@ from lab.analysis.rundir import RunDir
 from ..conftest import REPO
 from .conftest import run_lab
 
+pytestmark = pytest.mark.root  # builds real namespaces and a real dockerd
+
 SCENARIO = REPO / "scenarios" / "redis-cluster-docker-nat.yaml"
 KEY_STEPS = ("set-node1-key", "set-node2-key", "set-node3-key", "get-node3-key")
 

@@ -13,6 +13,8 @@ from lab.analysis.rundir import RunDir
 from ..conftest import REPO, assert_golden
 from .conftest import run_lab
 
+pytestmark = pytest.mark.root  # builds real namespaces and a real dockerd
+
 SCENARIO = REPO / "tests" / "integration" / "scenarios" / "tdengine-cluster.yaml"
 GOLDEN = Path(__file__).parent / "golden"
 

@@ -8,11 +8,15 @@ import subprocess
 import sys
 import time
 
+import pytest
+
 from lab.deploy.journal import STATE_DIR
 
 from ..conftest import REPO
 from . import machine
 from .conftest import run_lab
+
+pytestmark = pytest.mark.root  # builds real namespaces and a real dockerd
 
 VARIANTS = REPO / "tests" / "integration" / "scenarios" / "variants.yaml"
 NAT = REPO / "scenarios" / "docker-nat-reachability.yaml"

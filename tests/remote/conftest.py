@@ -2,15 +2,15 @@
 
 The server is Debian's /usr/sbin/sshd with a configuration of the test's own (keys,
 authorized_keys, no PAM), started with `-D -e` and stopped exactly at the end. The lab
-machine is this machine: the runs need root and the lab's programs, like the integration
-tests. Local `python -m lab` runs get a home of their own (~/.ssh/known_hosts, config)
-and LAB_REMOTE_HOME, so neither the real ~/.ssh nor ~/.cache is touched.
+machine is this machine: a test using the server (`sshd`, `client`, `installed`) needs
+root and the lab's programs and is marked `root`; `offline_client` needs neither. Local
+`python -m lab` runs get a home of their own (~/.ssh/known_hosts, config) and
+LAB_REMOTE_HOME, so neither the real ~/.ssh nor ~/.cache is touched.
 """
 
 from __future__ import annotations
 
 import os
-import shutil
 import socket
 import subprocess
 import sys
@@ -20,30 +20,11 @@ from pathlib import Path
 
 import pytest
 
-from lab.errors import MachineUnfit
-from lab.machine import check_machine
-
 from ..conftest import REPO
 
 SSHD = "/usr/sbin/sshd"
 PRIVSEP_DIR = Path("/run/sshd")  # sshd refuses to start without its privilege separation folder
 READY_TIMEOUT_S = 30
-
-
-def pytest_collection_modifyitems(config, items):
-    mine = [item for item in items if item.path.parent == Path(__file__).parent]
-    if not mine:
-        return
-    try:
-        check_machine()
-        for program in (SSHD, "ssh-keygen"):
-            if not shutil.which(program):
-                raise MachineUnfit(f"{program} is missing: apt-get install openssh-server openssh-client")
-    except MachineUnfit as exc:
-        if os.environ.get("CI"):
-            raise  # on CI the set-up must have made the machine fit: never skip silently
-        for item in mine:
-            item.add_marker(pytest.mark.skip(reason=f"machine cannot run a lab over SSH: {exc}"))
 
 
 def keygen(path: Path) -> Path:
@@ -165,6 +146,15 @@ class Client:
         return subprocess.Popen(
             self.argv(*args), cwd=REPO, env=self.env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
         )
+
+
+@pytest.fixture
+def offline_client(tmp_path) -> Client:
+    """A client that knows no host, for what is refused before any SSH session (no sshd, no root)."""
+    ssh = tmp_path / "home" / ".ssh"
+    ssh.mkdir(parents=True, mode=0o700)
+    (ssh / "known_hosts").write_text("")
+    return Client(tmp_path / "home", tmp_path / "remote-home")
 
 
 @pytest.fixture

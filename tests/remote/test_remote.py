@@ -87,6 +87,23 @@ def test_bad_target_is_usage_error(text):
         Target.parse(text)
 
 
+@pytest.mark.parametrize(
+    "args,message",
+    [
+        ((NAT, "--identity", "/nonexistent/key"), "--identity and --accept-new-host-key only apply with --on HOST"),
+        ((NAT, "--accept-new-host-key"), "--identity and --accept-new-host-key only apply with --on HOST"),
+        ((NAT, "--on", "lab1:ssh"), "--on 'lab1:ssh': port 'ssh' is not a number between 1 and 65535"),
+        ((NAT, "--on", "lab1", "--identity", "/nonexistent/key"), "--identity /nonexistent/key: no such file"),
+    ],
+)
+def test_bad_remote_options_are_usage_errors_before_connecting(offline_client, args, message):
+    result = offline_client.run("validate", *args)
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert message in result.stderr
+    assert not offline_client.remote_home.exists()  # nothing was installed anywhere
+
+
+@pytest.mark.root
 def test_run_on_remote_machine_brings_results_back(client, sshd, installed, tmp_path):
     folders_before = run_folders(client)
     results = tmp_path / "local-results"
@@ -126,6 +143,7 @@ variants:
 """
 
 
+@pytest.mark.root
 def test_scenario_travels_with_its_files_and_ssh_config_alias_works(client, sshd, installed, tmp_path):
     scenario = tmp_path / "scenarios" / "with-files.yaml"
     for name, content in {
@@ -150,22 +168,24 @@ def test_scenario_travels_with_its_files_and_ssh_config_alias_works(client, sshd
     assert "ok — scenario 'with-files', 2 variant(s)" in remote.stdout
 
 
+@pytest.mark.root
 def test_remote_exit_status_is_passed_on(client, sshd, installed):
     result = client.run("clean", "--run", "no-such-run", "--on", sshd.target, "--identity", str(sshd.client_key))
     assert result.returncode == 2, result.stdout + result.stderr
     assert "no journal of a run 'no-such-run'" in result.stderr
 
 
-def test_invalid_scenario_is_reported_before_connecting(client, tmp_path):
+def test_invalid_scenario_is_reported_before_connecting(offline_client, tmp_path):
     broken = tmp_path / "broken.yaml"
     broken.write_text("name: broken\nsubnets: {lan: 10.0.0.0/24}\nstep: []\n")
     with socket.socket() as silent:  # nothing may even try to connect
         silent.bind(("127.0.0.1", 0))
-        result = client.run("validate", str(broken), "--on", f"root@127.0.0.1:{silent.getsockname()[1]}")
+        result = offline_client.run("validate", str(broken), "--on", f"root@127.0.0.1:{silent.getsockname()[1]}")
     assert result.returncode == 2, result.stdout + result.stderr
     assert "unknown key 'step'" in result.stderr and "unreachable" not in result.stderr
 
 
+@pytest.mark.root
 def test_unknown_host_key_is_refused_with_how_to_accept(client, sshd):
     client.known_hosts.write_text("")
     result = client.run("validate", NAT, "--on", sshd.target, "--identity", str(sshd.client_key))
@@ -175,6 +195,7 @@ def test_unknown_host_key_is_refused_with_how_to_accept(client, sshd):
     assert client.known_hosts.read_text() == ""
 
 
+@pytest.mark.root
 def test_accept_new_host_key_records_it(client, sshd, installed):
     client.known_hosts.write_text("# kept\n")
     first = client.run(
@@ -186,6 +207,7 @@ def test_accept_new_host_key_records_it(client, sshd, installed):
     assert again.returncode == 0, again.stdout + again.stderr
 
 
+@pytest.mark.root
 def test_changed_host_key_is_refused(client, sshd, tmp_path):
     other = Path(f"{keygen(tmp_path / 'other_host_key')}.pub").read_text().split()
     client.known_hosts.write_text(f"[127.0.0.1]:{sshd.port} {other[0]} {other[1]}\n")
@@ -196,6 +218,7 @@ def test_changed_host_key_is_refused(client, sshd, tmp_path):
     assert "differs from the one in" in result.stderr and "ssh-keygen -R" in result.stderr
 
 
+@pytest.mark.root
 def test_wrong_key_fails_authentication(client, sshd, tmp_path):
     wrong = keygen(tmp_path / "wrong_key")
     result = client.run("validate", NAT, "--on", sshd.target, "--identity", str(wrong))
@@ -203,15 +226,16 @@ def test_wrong_key_fails_authentication(client, sshd, tmp_path):
     assert f"root@127.0.0.1:{sshd.port}: authentication failed" in result.stderr
 
 
-def test_unreachable_port(client):
+def test_unreachable_port(offline_client):
     with socket.socket() as closed:  # bound, never listening: connections are refused
         closed.bind(("127.0.0.1", 0))
         port = closed.getsockname()[1]
-        result = client.run("clean", "--on", f"root@127.0.0.1:{port}")
+        result = offline_client.run("clean", "--on", f"root@127.0.0.1:{port}")
     assert result.returncode == 3, result.stdout + result.stderr
     assert f"root@127.0.0.1:{port}: unreachable" in result.stderr
 
 
+@pytest.mark.root
 def test_ctrl_c_stops_the_remote_run_and_tears_it_down(client, sshd, installed, tmp_path):
     results = tmp_path / "local-results"
     process = client.start(
@@ -228,6 +252,7 @@ def test_ctrl_c_stops_the_remote_run_and_tears_it_down(client, sshd, installed, 
     assert_left_nothing(run_dir)
 
 
+@pytest.mark.root
 def test_lost_connection_tears_the_remote_run_down(client, sshd, installed, tmp_path):
     folders_before = run_folders(client)
     process = client.start(

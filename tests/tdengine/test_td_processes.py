@@ -68,21 +68,15 @@ def cluster(tmp_path_factory):
     cluster.stop()
 
 
-def vm_rss_kib(pid):
-    with open(f"/proc/{pid}/status") as status:
-        return int(next(line for line in status if line.startswith("VmRSS:")).split()[1])
-
-
-def test_dnodes_start_fast_and_stay_small(cluster):
+def test_dnodes_start_and_listen(cluster):
+    """Three dnodes start and listen; the first deploys the mnode. (Start time and memory: bench/.)"""
     for node in cluster.nodes:
         node.start()
     for node in cluster.nodes:
         assert wait_until(lambda node=node: "listening on 0.0.0.0" in node.log(), 5), node.log()
-    slowest = max(time.monotonic() - node.started for node in cluster.nodes)
-    assert slowest < 2.0  # each came up in well under a second; three at once on 2 cores
     assert wait_until(lambda: "mnode: first deploy, dnode 1 is localhost:" in cluster.nodes[0].log(), 2)
     for node in cluster.nodes:
-        assert vm_rss_kib(node.process.pid) < 30 * 1024
+        assert node.process.poll() is None, node.log()
     assert "listening on 0.0.0.0" in (cluster.base / "log1" / "taosdlog.0").read_text()
 
 
@@ -198,8 +192,7 @@ def test_garbage_on_every_port_is_ignored(cluster):
 def test_a_stopped_dnode_goes_offline_after_three_status_cycles(cluster):
     third = cluster.nodes[2]
     stopped = time.monotonic()
-    assert third.stop() == 0
-    assert time.monotonic() - stopped < 2
+    assert third.stop() == 0  # it exits on SIGTERM (how fast: bench/)
 
     def timed_out():
         row = cluster.rows("show dnodes")[2]
