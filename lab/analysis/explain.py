@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from ipaddress import IPv4Address
 
 from ..steps.probe import MODULE as PROBE_MODULE
-from .packets import ICMP_UNREACHABLE, Packet
+from .packets import DNS_PORT, ICMP_UNREACHABLE, Packet
 from .rundir import DnatRule, NodeState, RunDir
 
 ENDPOINT_RE = re.compile(r"(?<![\w.-])([A-Za-z0-9][A-Za-z0-9.-]*):(\d{1,5})(?!\d)")
@@ -41,6 +41,13 @@ class Attempt:
     endpoint_sources: list[str] = field(default_factory=list)
     nat: str = ""
     nat_rule: DnatRule | None = None
+    local: bool = False  # to the node itself (loopback or its own address): never left it
+    queries: list[str] = field(default_factory=list)  # names asked for, when it is a DNS query
+
+    @property
+    def lookup(self) -> bool:
+        """A DNS query (port 53): a resolver event, not a connection to a server."""
+        return self.protocol == "udp" and self.dport == DNS_PORT
 
     @property
     def target(self) -> str:
@@ -54,6 +61,13 @@ class Attempt:
     @property
     def succeeded(self) -> bool:
         return any(a.startswith(("accepted", "reply", "echo reply")) for a in self.answers)
+
+    def lookup_text(self, node: str) -> str:
+        """A DNS query in words: which name, through which server, and what came of it."""
+        names = ", ".join(self.queries) or "a name"
+        where = f"DNS at {self.dst}" + (f" (on {node} itself)" if self.local else "")
+        result = "answered" if self.succeeded else ("no server" if self.answers else "no answer")
+        return f"name {names} looked up through {where}: {result}"
 
 
 @dataclass
@@ -74,6 +88,9 @@ class Explanation:
         """The chain in one line (for passing cells)."""
         chains = []
         for attempt in self.attempts:
+            if attempt.lookup:
+                chains.append(attempt.lookup_text(self.node))
+                continue
             start = ", ".join(attempt.endpoints[:1]) + " -> " if attempt.endpoints else ""
             via = f" -> {attempt.nat_rule.to}" if attempt.nat_rule else ""
             chains.append(f"{start}{attempt.protocol} {attempt.target}{via}: {attempt.answer}")
@@ -92,6 +109,11 @@ class Explanation:
         if self.note:
             lines.append(f"  {self.note}")
         for number, attempt in enumerate(self.attempts, 1):
+            if attempt.lookup:
+                lines.append(
+                    f"  {number}. {attempt.lookup_text(self.node)} ({attempt.sent} packet(s): {attempt.answer})"
+                )
+                continue
             unit = "connection attempt(s)" if attempt.protocol == "tcp" else "packet(s)"
             after = f" after {attempt.answer_after_ms:.1f} ms" if attempt.answer_after_ms is not None else ""
             lines.append(
@@ -128,6 +150,9 @@ class Explanation:
             return f"the network answered every attempt, yet the program reported: {self.error}"
         reasons = []
         for attempt in failed:
+            if attempt.lookup:
+                reasons.append(attempt.lookup_text(self.node))
+                continue
             reason = f"{attempt.protocol} {attempt.target} gave {attempt.answer}"
             if attempt.endpoints:
                 reason = f"the handed endpoint(s) {', '.join(attempt.endpoints)} led to {attempt.target}, which gave {attempt.answer}"
@@ -188,7 +213,12 @@ def _attempts(packets: list[Packet], node: str, own: set[str], start: float, end
     attempt: Attempt | None
     flow: tuple[str, int | None, str, int | None] | None
     for packet in window:
-        if packet.src in own and not IPv4Address(packet.dst).is_multicast:
+        is_answer = packet.dst in own and (
+            (packet.protocol == "tcp" and ("R" in packet.flags or packet.flags == "SA"))
+            or (packet.protocol == "udp" and ("udp", packet.src, packet.sport) in attempts)
+            or (packet.protocol == "icmp" and packet.icmp_type in (0, ICMP_UNREACHABLE))
+        )
+        if not is_answer and packet.src in own and not IPv4Address(packet.dst).is_multicast:
             if packet.protocol == "tcp" and packet.flags == "S":
                 key = ("tcp", packet.dst, packet.dport)
             elif packet.protocol == "udp":
@@ -198,7 +228,10 @@ def _attempts(packets: list[Packet], node: str, own: set[str], start: float, end
             else:
                 continue
             attempt = attempts.setdefault(key, Attempt(key[0], key[1], key[2]))
+            attempt.local = packet.dst in own or IPv4Address(packet.dst).is_loopback
             attempt.sent += 1
+            if packet.dns_query and packet.dns_query not in attempt.queries:
+                attempt.queries.append(packet.dns_query)
             flow = (packet.protocol, packet.sport, packet.dst, packet.dport)
             sent_packets.setdefault(flow, packet)
             continue
@@ -234,6 +267,8 @@ def _attempts(packets: list[Packet], node: str, own: set[str], start: float, end
 
 
 def _nat(attempt: Attempt, states: dict[str, NodeState]) -> None:
+    if attempt.local:  # it never left the client: no other node's rules apply
+        return
     for name, state in states.items():
         if not state.runs_docker:
             continue

@@ -8,10 +8,12 @@ from pathlib import Path
 
 logging.getLogger("scapy.runtime").setLevel(logging.ERROR)
 
+from scapy.layers.dns import DNSQR  # noqa: E402
 from scapy.layers.inet import ICMP, IP, TCP, UDP, IPerror, TCPerror, UDPerror  # noqa: E402
 from scapy.utils import PcapReader  # noqa: E402
 
 ICMP_UNREACHABLE = 3
+DNS_PORT = 53
 
 
 @dataclass(frozen=True)
@@ -33,6 +35,7 @@ class Packet:
     icmp_code: int | None = None
     quoted_dst: str | None = None
     quoted_dport: int | None = None
+    dns_query: str | None = None  # the name a DNS query (to port 53) asks for
 
     def as_dict(self) -> dict:
         """The packet as a dict (one row of a table)."""
@@ -49,7 +52,10 @@ def _row(packet, node: str, interface: str) -> Packet | None:
     if TCP in ip:
         return Packet(**common, protocol="tcp", sport=ip[TCP].sport, dport=ip[TCP].dport, flags=str(ip[TCP].flags))
     if UDP in ip and IPerror not in ip:
-        return Packet(**common, protocol="udp", sport=ip[UDP].sport, dport=ip[UDP].dport, flags="")
+        query = None
+        if ip[UDP].dport == DNS_PORT and DNSQR in ip:
+            query = ip[DNSQR].qname.decode(errors="replace").rstrip(".")
+        return Packet(**common, protocol="udp", sport=ip[UDP].sport, dport=ip[UDP].dport, flags="", dns_query=query)
     if ICMP in ip:
         icmp = ip[ICMP]
         quoted_dst = quoted_dport = None

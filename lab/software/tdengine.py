@@ -8,10 +8,11 @@
 - `home` (`tdengine: {home: DIR}` or `--tdengine-home DIR`): an unpacked official package
   (bin/, driver/, cfg/), mounted read-only into containers at the same path and first on PATH.
 
-In the real modes every node and container gets what the official installer makes:
-`/etc/taos/taos.cfg` (the package's default, all comments, unless the scenario gives one)
-and empty `dataDir` and `logDir` folders (`/var/lib/taos`, `/var/log/taos`, or what the
-node's taos.cfg says): taosd does not start without them, and the shell logs there too.
+Every node and container gets what the official installer makes: empty `dataDir` and
+`logDir` folders (`/var/lib/taos`, `/var/log/taos`, or what the node's taos.cfg says):
+taosd does not start without them (the emulated one neither), and the shell logs there
+too; in the real modes also `/etc/taos/taos.cfg` (the package's default, all comments,
+unless the scenario gives one).
 """
 
 from __future__ import annotations
@@ -100,8 +101,6 @@ class TDengine(Software):
         return [model.FileSpec(CONFIG_FILE, default.read_text() if default else "")]
 
     def directories(self, choice: model.SoftwareChoice, given: tuple[model.FileSpec, ...]) -> list[str]:
-        if choice.mode == "emulated":
-            return []
         text = next((spec.content for spec in given if spec.path == CONFIG_FILE), "")
         try:
             config = parse_config(text, CONFIG_FILE, hostname="localhost")

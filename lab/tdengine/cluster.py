@@ -169,6 +169,7 @@ class Mnode:
         now: float,
         cores: int,
         clock_ms: Callable[[], int] = lambda: int(time.time() * 1000),
+        first_status_after: float = 0.0,
     ) -> None:
         self.table = table
         self.clock_ms = clock_ms
@@ -177,10 +178,16 @@ class Mnode:
         self.num_of_mnodes = num_of_mnodes
         self.status_interval = status_interval
         self.liveness = {dnode_id: Liveness() for dnode_id in table.dnodes}
+        # a freshly started dnode sends its first status one statusInterval after start: until
+        # then the master's own dnode too is offline, "status not received"
+        self.first_status_at = now + first_status_after
         self.local_status(now, cores)
 
     def local_status(self, now: float, cores: int) -> None:
-        """The master's own dnode reports without the network."""
+        """The master's own dnode reports without the network (from its first status time on)."""
+        if now < self.first_status_at:
+            self.liveness.setdefault(self.local_id, Liveness())
+            return
         live = self.liveness.setdefault(self.local_id, Liveness())
         live.last_access, live.cores = now, cores
         if live.status != READY:

@@ -37,9 +37,10 @@ CREATE_DNODE = 9
 DROP_DNODE = 11
 STATUS = 13
 MNODE_SYNC = 15
+MNODE_PING = 17  # is this mnode replica alive? (a slave counts replicas before it takes over)
 
 SHELL_REQUESTS = frozenset({CONNECT, HEARTBEAT, SHOW, RETRIEVE, CREATE_DNODE, DROP_DNODE})
-TCP_ONLY = frozenset({SHOW, RETRIEVE, STATUS, MNODE_SYNC})
+TCP_ONLY = frozenset({SHOW, RETRIEVE, STATUS, MNODE_SYNC, MNODE_PING})
 
 TCP = "tcp"
 UDP = "udp"

@@ -14,7 +14,7 @@ import sys
 import time
 from typing import TYPE_CHECKING
 
-from . import shellfmt, sql
+from . import VERSION, shellfmt, sql
 from .client import Connection
 from .config import DEFAULT_CONFIG_DIR, MAX_EP_LEN, ConfigError, load_config
 from .epset import EpSet
@@ -40,6 +40,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("-u", "--user", default=DEFAULT_USER, help="user name")
     parser.add_argument("-p", "--password", nargs="?", const="", help="password (prompted if empty)")
     parser.add_argument("-s", "--commands", help="commands to run without entering the shell")
+    parser.add_argument("-V", "--version", action="store_true", help="print the version and exit")
     return parser.parse_args(argv)
 
 
@@ -132,6 +133,9 @@ class Shell:
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of ``python3 -m lab.tdengine.taos``; returns the exit status."""
     args = parse_args(argv)
+    if args.version:
+        print(f"version: {VERSION}")
+        return 0
     try:
         config = load_config(args.config_dir)
     except ConfigError as exc:

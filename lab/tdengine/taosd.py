@@ -45,6 +45,7 @@ from .protocol import (
     DROP_DNODE,
     HEADER_SIZE,
     HEARTBEAT,
+    MNODE_PING,
     MNODE_SYNC,
     RETRIEVE,
     SHELL_REQUESTS,
@@ -136,7 +137,10 @@ async def read_message(reader: asyncio.StreamReader) -> Message:
 
 async def tcp_exchange(fqdn: str, port: int, message: Message) -> Message:
     """Send ``message`` over a new TCP connection to ``fqdn:port`` and return the reply."""
-    address = await resolve_ipv4(fqdn)
+    try:
+        address = await asyncio.wait_for(resolve_ipv4(fqdn), TCP_CONNECT_TIMEOUT)
+    except TimeoutError:  # a resolver that does not answer (no DNS server) is given up like a connect
+        raise TaosError(NETWORK_UNAVAIL) from None
     try:
         reader, writer = await asyncio.wait_for(asyncio.open_connection(address, port), TCP_CONNECT_TIMEOUT)
     except (TimeoutError, OSError):
@@ -288,6 +292,7 @@ class Dnode:
             self.config.status_interval,
             time.monotonic(),
             self.cores,
+            first_status_after=0.0 if takeover else self.config.status_interval,
         )
         log.info("mnode: role master, dnode %d %s, term %d", self.dnode_id, self.local_ep, self.table.term)
         self.table_changed()
@@ -457,6 +462,8 @@ class Dnode:
 
     def handle_sync(self, message: Message, port: int) -> Message:
         """A master's copy of the cluster table; adopt it unless we know a better master."""
+        if message.type == MNODE_PING:
+            return reply(message, {"alive": self.table is not None}, port=port)
         if message.type != MNODE_SYNC:
             return reply(message, code=INVALID_MSG_TYPE, port=port)
         try:
@@ -555,8 +562,37 @@ class Dnode:
                 self.sync_event.clear()
             except TimeoutError:
                 if self.table is not None and self.dnode_id in self.table.mnode_ids():
+                    alive, total = await self.count_live_mnodes()
+                    if 2 * alive <= total:
+                        log.info(
+                            "mnode: no word from master dnode %d for %.0fs; only %d of %d mnodes alive, "
+                            "no majority to take over",
+                            self.table.master_id,
+                            delay,
+                            alive,
+                            total,
+                        )
+                        continue
                     log.info("mnode: no word from master dnode %d for %.0fs, taking over", self.table.master_id, delay)
                     self.become_master(takeover=True)
+
+    async def count_live_mnodes(self) -> tuple[int, int]:
+        """How many mnode replicas (this one included) answer, of how many: a master needs a majority."""
+        assert self.table is not None  # only a replica counts
+        others = [
+            self.table.dnodes[i].ep for i in self.table.mnode_ids() if i != self.dnode_id and i in self.table.dnodes
+        ]
+
+        async def alive(ep: str) -> bool:
+            fqdn, port = parse_endpoint(ep, self.config.server_port)
+            try:
+                response = await tcp_exchange(fqdn, port + SYNC_PORT_OFFSET, Message(MNODE_PING, {}))
+            except (TaosError, ProtocolError):
+                return False
+            return response.body.get("alive") is True
+
+        answers = await asyncio.gather(*(alive(ep) for ep in others))
+        return 1 + sum(answers), 1 + len(others)
 
     # ---- start and stop
 
@@ -648,10 +684,18 @@ class Dnode:
         return 0
 
 
+def make_dir(path: str) -> None:
+    """Create `path` unless it exists, its parent only if it exists, as TDengine does (mkdir, no parents).
+
+    Raises OSError when it cannot: the real taosd then fails to start.
+    """
+    if not os.path.isdir(path):
+        os.mkdir(path, 0o755)
+
+
 def log_to_dir(log_dir: str) -> None:
-    """Also log to logDir/taosdlog.0 when that directory can be written."""
+    """Also log to logDir/taosdlog.0 (the folder must exist or be creatable, as for the real taosd)."""
     try:
-        os.makedirs(log_dir, exist_ok=True)
         handler = logging.FileHandler(os.path.join(log_dir, LOG_FILE))
     except OSError as exc:
         log.warning("not logging to %s: %s", log_dir, exc)
@@ -669,10 +713,27 @@ def main(argv: Sequence[str] | None = None) -> int:
         default=DEFAULT_CONFIG_DIR,
         help="configuration directory holding taos.cfg (default /etc/taos)",
     )
+    parser.add_argument("-V", "--version", action="store_true", help="print the version and exit")
     args = parser.parse_args(argv)
+    if args.version:
+        print(f"community version: {VERSION} compatible_version: 2.0.0.0\ngitinfo: (emulated by the lab)")
+        return 0
     logging.basicConfig(stream=sys.stderr, level=logging.INFO, format=LOG_FORMAT, datefmt="%m/%d %H:%M:%S")
     try:
         config = load_config(args.config_dir)
+        for option, folder in (("logDir", config.log_dir), ("dataDir", config.data_dir)):
+            try:
+                make_dir(folder)
+            except OSError as exc:
+                # what TDengine 2.0.20 prints (on stdout) before it exits with status 1
+                print(
+                    f"ERROR config option:{option}, input value:{folder}, directory not exist, "
+                    f"create fail:{exc.strerror}",
+                    flush=True,
+                )
+                print(f"Failed to start TDengine, please check the log at:{folder}", flush=True)
+                print(f"failed to create dir: {folder}, reason: {exc.strerror}", flush=True)
+                return 1
         log_to_dir(config.log_dir)
         dnode = Dnode(config, StateStore(config.data_dir), os.cpu_count() or 1)
         return asyncio.run(dnode.run())

@@ -8,6 +8,7 @@ is not named br-*, and a router 10.0.2.1. No lab machine is needed.
 from __future__ import annotations
 
 import pytest
+from scapy.layers.inet import IP, UDP
 
 from lab.analysis.explain import explain_outcome, explain_run, render
 from lab.analysis.rundir import DnatRule, DockerNetworkState
@@ -297,3 +298,34 @@ def test_explain_run_explains_every_outcome_in_order_and_renders_failures_in_ful
     ) in failed
     assert "default / remote-client / tcp-container: FAILED (expected fail: unreachable: met)" in failed
     assert passing.splitlines() == [e.one_line() for e in explanations if e.ok]
+
+
+def test_a_dns_query_to_the_node_itself_is_a_resolver_event_never_a_nat_event(tmp_path):
+    """A client whose hosts file lacks a name asks the resolver at 127.0.0.1 (no resolv.conf server):
+    the query never leaves the node, so no Docker host's NAT rules are consulted."""
+    from scapy.layers.dns import DNS, DNSQR
+
+    canned = CannedRun(tmp_path / "20260101-000000-resolver")
+    canned.state("remote-client", hosts="127.0.0.1\tlocalhost\n", addresses="lo UNKNOWN 127.0.0.1/8 \n")
+    canned.state("server", addresses=f"lo UNKNOWN 127.0.0.1/8 \nlan UP {SERVER}/24 \n", iptables=SERVER_IPTABLES)
+    query = IP(src="127.0.0.1", dst="127.0.0.1") / UDP(sport=41000, dport=53) / DNS(qd=DNSQR(qname="taosnode1"))
+    canned.capture(
+        "remote-client",
+        "any",
+        [at(step_time(0, 0.01), query), at(step_time(0, 0.0102), icmp_unreachable("127.0.0.1", 3, query))],
+    )
+    canned.outcome(
+        "remote-client",
+        "show-dnodes",
+        step_time(0),
+        ["taos", "-s", "show dnodes"],
+        ok=False,
+        error="Unable to resolve FQDN",
+    )
+    explanation = explained(canned.write(), "remote-client", "show-dnodes")
+    (lookup,) = explanation.attempts
+    assert lookup.local and lookup.lookup and lookup.queries == ["taosnode1"]
+    assert lookup.nat == "" and lookup.nat_rule is None
+    text = explanation.text()
+    assert "name taosnode1 looked up through DNS at 127.0.0.1 (on remote-client itself): no server" in text
+    assert "NAT" not in text and "on server" not in text

@@ -51,8 +51,8 @@ def test_a_status_from_an_unregistered_endpoint_is_refused(cluster):
 
 
 def test_a_stopped_dnode_goes_offline_with_status_msg_timeout(cluster):
-    table = cluster.outcome("default", "taosnode1", "dnode3-offline")["output"]
-    assert re.search(r"\| taosnode3:6030\s+\|.*\| offline\s+\|.*\| status msg timeout\s+\|", table)
+    table = cluster.outcome("default", "taosnode1", "dnode5-offline")["output"]
+    assert re.search(r"\| taosnode5:6030\s+\|.*\| offline\s+\|.*\| status msg timeout\s+\|", table)
 
 
 def test_another_dnode_takes_over_and_clients_are_redirected_there(cluster):

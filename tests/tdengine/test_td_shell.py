@@ -104,8 +104,12 @@ def test_single_dnode_hands_out_no_endpoints_and_stops_on_sigint(tmp_path):
         connection = Connection(EpSet([("127.0.0.1", port)]), 300, "root", "taosdata")
         connection.connect()
         assert connection.epset.endpoints == [("127.0.0.1", port)]  # kept: the set was empty
-        rows = table_rows(run_taos(client_cfg(tmp_path), "-h", "127.0.0.1", "-P", port, "-s", "show dnodes").stdout)
-        assert [(row[0], row[1], row[4]) for row in rows] == [("1", f"localhost:{port}", "ready")]
+        def dnode_rows() -> list:
+            output = run_taos(client_cfg(tmp_path), "-h", "127.0.0.1", "-P", port, "-s", "show dnodes").stdout
+            return [(row[0], row[1], row[4]) for row in table_rows(output)]
+
+        # offline ("status not received") until its first status, one statusInterval after start
+        assert wait_until(lambda: dnode_rows() == [("1", f"localhost:{port}", "ready")], 5), dnode_rows()
         stopped = time.monotonic()
         node.process.send_signal(signal.SIGINT)
         assert node.process.wait(5) == 0 and time.monotonic() - stopped < 2
