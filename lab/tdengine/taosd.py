@@ -562,7 +562,10 @@ class Dnode:
                 self.sync_event.clear()
             except TimeoutError:
                 if self.table is not None and self.dnode_id in self.table.mnode_ids():
+                    master_before = self.table.master_id
                     alive, total = await self.count_live_mnodes()
+                    if self.sync_event.is_set() or self.table is None or self.table.master_id != master_before:
+                        continue  # a master spoke while the replicas were counted
                     if 2 * alive <= total:
                         log.info(
                             "mnode: no word from master dnode %d for %.0fs; only %d of %d mnodes alive, "
