@@ -18,6 +18,7 @@ from lab.errors import MachineUnfit
 from lab.machine import check_machine, required_programs
 
 REPO = Path(__file__).resolve().parent.parent
+pytest_plugins = ["tests.real_tdengine"]  # the `tdengine_home` fixture: the real TDengine, when it is here
 # what the root tests start besides a lab: sshd and its key tools, nft for the machine snapshots (lab/packages.tsv)
 TEST_PROGRAMS = {**required_programs("tests"), "ssh-keygen": "openssh-client"}
 

@@ -30,10 +30,15 @@ class LabRun:
         return rows[0]
 
 
-def run_lab(scenario: Path, results: Path, *extra: str, timeout: float = 600) -> LabRun:
-    """Run the lab's CLI as a user would and find its results folder from the last line."""
+def run_lab(
+    scenario: Path, results: Path, *extra: str, timeout: float = 600, wrapper: list[str] | None = None
+) -> LabRun:
+    """Run the lab's CLI as a user would and find its results folder from the last line.
+
+    `wrapper`, when given, replaces `python -m lab`: a program that runs the lab with the arguments after it.
+    """
     result = subprocess.run(
-        [sys.executable, "-m", "lab", "run", str(scenario), "--results", str(results), *extra],
+        [*(wrapper or [sys.executable, "-m", "lab"]), "run", str(scenario), "--results", str(results), *extra],
         cwd=REPO,
         capture_output=True,
         text=True,

@@ -1,6 +1,9 @@
-"""The incident replayed with the emulated TDengine: the matrix, and the explanation of the failing cell."""
+"""The incident replayed with the emulated and with the real TDengine: the matrix, and the explanation
+of the failing cell. The real one runs where it is available (tests/real_tdengine.py)."""
 
 from __future__ import annotations
+
+import sys
 
 import pytest
 
@@ -15,9 +18,30 @@ pytestmark = pytest.mark.root  # builds real namespaces and a real dockerd
 SCENARIO = REPO / "scenarios" / "tdengine-docker-cross-subnet.yaml"
 
 
-@pytest.fixture(scope="module")
-def incident(tmp_path_factory):
-    return run_lab(SCENARIO, tmp_path_factory.mktemp("results"))
+@pytest.fixture(scope="module", params=["emulated", "real", "installed"])
+def incident(request, tmp_path_factory):
+    """The incident's replay with the emulated TDengine, with the real one from its folder (--tdengine-home),
+    and with the real one installed in the official layout (in a private mount namespace: tdengine_installed.py)."""
+    results = tmp_path_factory.mktemp(f"results-{request.param}")
+    if request.param == "emulated":
+        return run_lab(SCENARIO, results)
+    home = request.getfixturevalue("tdengine_home")
+    if request.param == "real":
+        return run_lab(SCENARIO, results, "--tdengine-home", str(home))
+    scenario = tmp_path_factory.mktemp("installed") / SCENARIO.name
+    scenario.write_text(SCENARIO.read_text().replace("tdengine: emulated", "tdengine: installed"))
+    work = tmp_path_factory.mktemp("usr-overlay")
+    wrapper = [
+        "unshare",
+        "--mount",
+        "--",
+        sys.executable,
+        str(REPO / "tests" / "tdengine_installed.py"),
+        str(home),
+        str(work),
+        "--",
+    ]
+    return run_lab(scenario, results, wrapper=wrapper)
 
 
 def test_replay_exits_0_with_the_expected_matrix(incident):
@@ -64,6 +88,13 @@ def test_explanation_of_the_failing_cell_is_derived_from_observations(incident):
     assert udp[0].nat_rule.to == "172.19.0.41:6030"
     text = (incident.run_dir / "explanation.txt").read_text()
     assert "handed endpoint(s): taosnode1:6030, taosnode2:6030, taosnode3:6030" in text
+    assert (
+        "maps taosnode1 -> 10.0.31.2 (line 4), taosnode2 -> 10.0.31.2 (line 5), taosnode3 -> 10.0.31.2 (line 6)" in text
+    )
+    cell = explanation.text()
+    assert "refused (RST from 10.0.31.2:6030)" in cell
+    for local in ("127.0.", "DNS", "loopback"):  # every node resolves its own name from its hosts file
+        assert local not in cell, cell
 
 
 def test_results_folder_holds_everything_a_user_gets(incident):

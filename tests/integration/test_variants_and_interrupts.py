@@ -28,6 +28,8 @@ def test_each_variant_is_built_fresh_and_recorded_apart(tmp_path):
     assert [v["name"] for v in run.results["variants"]] == ["first", "second"]
     for variant in ("first", "second"):
         assert run.outcome(variant, "client", "marker")["ok"], "a file of the earlier variant survived"
+    own = run.outcome("first", "client", "own-hostname")["output"].split()
+    assert own == ["client", "127.0.1.1", "client"], "the node's own host name, from its own hosts file"
     assert run.outcome("first", "echo1", "greeting")["output"] == "hello from 16030\n"
     assert run.outcome("second", "echo1", "greeting")["output"] == "hello from 6030\n"
     assert run.outcome("second", "client", "published")["ok"]

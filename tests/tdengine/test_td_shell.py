@@ -104,6 +104,7 @@ def test_single_dnode_hands_out_no_endpoints_and_stops_on_sigint(tmp_path):
         connection = Connection(EpSet([("127.0.0.1", port)]), 300, "root", "taosdata")
         connection.connect()
         assert connection.epset.endpoints == [("127.0.0.1", port)]  # kept: the set was empty
+
         def dnode_rows() -> list:
             output = run_taos(client_cfg(tmp_path), "-h", "127.0.0.1", "-P", port, "-s", "show dnodes").stdout
             return [(row[0], row[1], row[4]) for row in table_rows(output)]

@@ -1,0 +1,51 @@
+"""The emulated TDengine against the real TDengine 2.0.20.0, replayed in the same labs.
+
+Each scenario runs twice, once with the emulated taosd/taos and once with the real ones
+(`--tdengine-home`); every `taos` cell must print the same text (timings, timestamps,
+vnode and core counts masked), exit with the same status and succeed or fail alike, and a
+failure that waited out retries must take about as long (compare.py). A difference fails
+the test with both texts side by side. Skipped without the real TDengine (tests/real_tdengine.py).
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from ..conftest import REPO
+from ..integration.conftest import LabRun, run_lab
+from .compare import compare
+
+pytestmark = pytest.mark.root  # builds real namespaces and a real dockerd
+
+# tests/integration/scenarios/tdengine-cluster.yaml is not compared yet: after a takeover the emulated
+# dnode 3 does not reach the new master (lab/tdengine/README.md, "Deviations that remain").
+SCENARIOS = {"fidelity": REPO / "tests" / "fidelity" / "tdengine-fidelity.yaml"}
+
+
+@pytest.fixture(scope="module", params=sorted(SCENARIOS))
+def runs(request, tdengine_home, tmp_path_factory) -> tuple[LabRun, LabRun]:
+    """The scenario replayed with the emulated and with the real TDengine."""
+    scenario = SCENARIOS[request.param]
+    emulated = run_lab(scenario, tmp_path_factory.mktemp("emulated"))
+    real = run_lab(scenario, tmp_path_factory.mktemp("real"), "--tdengine-home", str(tdengine_home))
+    for run in (emulated, real):
+        assert run.run_dir is not None, run.stdout + run.stderr
+    return emulated, real
+
+
+def test_both_replays_meet_every_expectation(runs):
+    for run in runs:
+        assert run.returncode == 0, run.stdout + run.stderr
+
+
+def test_the_real_tdengine_ran(runs):
+    _, real = runs
+    for variant in real.results["variants"]:
+        software = variant["software"]["tdengine"]
+        assert software["mode"] == "home" and "2.0.20.0" in software["taosd"] and "2.0.20.0" in software["taos"]
+
+
+def test_every_cell_is_the_same_emulated_and_real(runs):
+    emulated, real = runs
+    differences = compare(emulated.results["outcomes"], real.results["outcomes"])
+    assert not differences, "\n\n".join(str(d) for d in differences)
