@@ -37,10 +37,9 @@ CREATE_DNODE = 9
 DROP_DNODE = 11
 STATUS = 13
 MNODE_SYNC = 15
-MNODE_PING = 17  # is this mnode replica alive? (a slave counts replicas before it takes over)
 
 SHELL_REQUESTS = frozenset({CONNECT, HEARTBEAT, SHOW, RETRIEVE, CREATE_DNODE, DROP_DNODE})
-TCP_ONLY = frozenset({SHOW, RETRIEVE, STATUS, MNODE_SYNC, MNODE_PING})
+TCP_ONLY = frozenset({SHOW, RETRIEVE, STATUS, MNODE_SYNC})
 
 TCP = "tcp"
 UDP = "udp"

@@ -45,7 +45,6 @@ from .protocol import (
     DROP_DNODE,
     HEADER_SIZE,
     HEARTBEAT,
-    MNODE_PING,
     MNODE_SYNC,
     RETRIEVE,
     SHELL_REQUESTS,
@@ -462,8 +461,6 @@ class Dnode:
 
     def handle_sync(self, message: Message, port: int) -> Message:
         """A master's copy of the cluster table; adopt it unless we know a better master."""
-        if message.type == MNODE_PING:
-            return reply(message, {"alive": self.table is not None}, port=port)
         if message.type != MNODE_SYNC:
             return reply(message, code=INVALID_MSG_TYPE, port=port)
         try:
@@ -562,40 +559,8 @@ class Dnode:
                 self.sync_event.clear()
             except TimeoutError:
                 if self.table is not None and self.dnode_id in self.table.mnode_ids():
-                    master_before = self.table.master_id
-                    alive, total = await self.count_live_mnodes()
-                    if self.sync_event.is_set() or self.table is None or self.table.master_id != master_before:
-                        continue  # a master spoke while the replicas were counted
-                    if 2 * alive <= total:
-                        log.info(
-                            "mnode: no word from master dnode %d for %.0fs; only %d of %d mnodes alive, "
-                            "no majority to take over",
-                            self.table.master_id,
-                            delay,
-                            alive,
-                            total,
-                        )
-                        continue
                     log.info("mnode: no word from master dnode %d for %.0fs, taking over", self.table.master_id, delay)
                     self.become_master(takeover=True)
-
-    async def count_live_mnodes(self) -> tuple[int, int]:
-        """How many mnode replicas (this one included) answer, of how many: a master needs a majority."""
-        assert self.table is not None  # only a replica counts
-        others = [
-            self.table.dnodes[i].ep for i in self.table.mnode_ids() if i != self.dnode_id and i in self.table.dnodes
-        ]
-
-        async def alive(ep: str) -> bool:
-            fqdn, port = parse_endpoint(ep, self.config.server_port)
-            try:
-                response = await tcp_exchange(fqdn, port + SYNC_PORT_OFFSET, Message(MNODE_PING, {}))
-            except (TaosError, ProtocolError):
-                return False
-            return response.body.get("alive") is True
-
-        answers = await asyncio.gather(*(alive(ep) for ep in others))
-        return 1 + sum(answers), 1 + len(others)
 
     # ---- start and stop
 

@@ -46,7 +46,7 @@ def test_unmet_expectation_exits_1(tmp_path):
     assert run.returncode == 1, run.stdout + run.stderr
     assert [v["name"] for v in run.results["variants"]] == ["second"]
     assert run.results["summary"]["unmet"] == 1
-    assert "expectations met: 3/4" in run.stdout
+    assert "expectations met: 4/5" in run.stdout
 
 
 def test_ctrl_c_tears_down_and_marks_the_run_incomplete(tmp_path):
