@@ -12,6 +12,7 @@ import os
 import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -20,6 +21,13 @@ from lab.deploy.journal import Journal, is_live, leftovers, read, start_time, un
 
 NEVER_A_PID = int(Path("/proc/sys/kernel/pid_max").read_text())  # pids are always below pid_max
 GONE_START = "0"  # no process started at boot tick 0 is still around to match
+
+
+def wait_for(condition, timeout_s: float = 5.0) -> None:
+    deadline = time.monotonic() + timeout_s
+    while not condition():
+        assert time.monotonic() < deadline, "condition not met in time"
+        time.sleep(0.01)
 
 
 @pytest.fixture
@@ -111,6 +119,8 @@ def test_undo_of_a_folder_stops_the_processes_that_use_it(tmp_path):
     folder = tmp_path / "run-folder"
     folder.mkdir()
     user = subprocess.Popen([sys.executable, "-c", "import time, sys; time.sleep(30)", str(folder / "docker.sock")])
+    # Popen returns once exec has begun; the kernel shows the new command line a moment later
+    wait_for(lambda: str(folder).encode() in Path(f"/proc/{user.pid}/cmdline").read_bytes())
     try:
         assert undo([{"kind": "folder", "path": str(folder)}]) == [
             f"stopped pid {user.pid} (it used {folder})",
