@@ -33,6 +33,13 @@ def atomic_write(path: Path, text: str) -> None:
     os.replace(temporary, path)
 
 
+def _recorded(outcome: Outcome) -> dict[str, object]:
+    """An outcome as results.json and outcomes.csv keep it: every field but the session text."""
+    fields = dataclasses.asdict(outcome)
+    del fields["session"]
+    return fields
+
+
 def iso(timestamp: float) -> str:
     """An ISO 8601 UTC time."""
     return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(timestamp))
@@ -95,11 +102,11 @@ class RunRecord:
         return path
 
     def add_outcome(self, outcome: Outcome) -> None:
-        """Record one outcome and keep the exact session text of that cell."""
-        self.outcomes.append(outcome)
+        """Record one outcome and keep the session text of that cell (bounded, see steps.execute)."""
         sessions = self.variant_dir(outcome.variant) / "sessions"
         sessions.mkdir(exist_ok=True)
-        atomic_write(sessions / f"{safe_name(outcome.node)}--{safe_name(outcome.step)}.txt", outcome.output)
+        atomic_write(sessions / f"{safe_name(outcome.node)}--{safe_name(outcome.step)}.txt", outcome.session)
+        self.outcomes.append(outcome.without_session())
 
     def add_variant(
         self,
@@ -155,7 +162,7 @@ class RunRecord:
                 "unmet": len(self.outcomes) - met,
                 "all_met": self.all_met,
             },
-            "outcomes": [{k: v for k, v in dataclasses.asdict(o).items()} for o in self.outcomes],
+            "outcomes": [_recorded(outcome) for outcome in self.outcomes],
         }
 
     def save(self) -> None:
@@ -165,5 +172,5 @@ class RunRecord:
         writer = csv.DictWriter(buffer, fieldnames=CSV_FIELDS, extrasaction="ignore")
         writer.writeheader()
         for outcome in self.outcomes:
-            writer.writerow(dataclasses.asdict(outcome))
+            writer.writerow(_recorded(outcome))
         atomic_write(self.directory / "outcomes.csv", buffer.getvalue())

@@ -16,17 +16,22 @@ from pathlib import Path
 from typing import Any
 
 from .. import kinds
-from ..errors import ScenarioInvalid, Where
+from ..errors import Problem, ScenarioInvalid, Where
 from ..software import SOFTWARE
 from ..software.base import HOME_MODE
 from . import model
-from .checker import CONTAINER_RE, Checker
+from .checker import Checker
 from .read_network import check_unique_addresses, read_captures, read_node_fields, read_subnets
 from .read_steps import read_expectations, read_steps
-from .source import SourceList, SourceMap, load_yaml, merge
+from .source import FileRefused, SourceList, SourceMap, load_yaml, merge, read_regular_file
 
-VAR_NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+MAX_SCENARIO_BYTES = 1 << 20  # 1 MiB: a shipped scenario is about 6 KiB
+MAX_VARIANTS = 16  # each variant is a whole deployment, read (and built) on its own
+MAX_EXPANDED_CHARS = 8 << 20  # text that ${name} references may add to one variant, in all
+VAR_NAME_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 VAR_REF_RE = re.compile(r"\$\{([^}]*)\}")
+# A variant names a folder beside results.json, outcomes.csv...: no '.', so never one of those files.
+VARIANT_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,62}")
 TOP_KEYS = {
     "name",
     "description",
@@ -42,31 +47,59 @@ TOP_KEYS = {
 VARIANT_KEYS = {"description", "set"}
 
 
-def _substitute(node: Any, variables: dict[str, Any], checker: Checker, where: Where) -> Any:
-    """Replace ${name} in every text; a text that is only ${name} takes the value's type."""
+class _Budget:
+    """How many more characters ${name} references may add to a variant (MAX_EXPANDED_CHARS in all)."""
+
+    def __init__(self) -> None:
+        self.left = MAX_EXPANDED_CHARS
+        self.spent = False  # reported once, then nothing more is substituted
+
+
+def _substitute(node: Any, variables: dict[str, Any], checker: Checker, where: Where, budget: _Budget) -> Any:
+    """Replace ${name} in every text; a text that is only ${name} takes the value's type.
+
+    What the references add is bounded (`budget`): a long value referenced many times is refused
+    instead of growing the scenario without bound.
+    """
     if isinstance(node, SourceMap):
         for key in list(node):
-            node[key] = _substitute(node[key], variables, checker, node.at(key))
+            node[key] = _substitute(node[key], variables, checker, node.at(key), budget)
         return node
     if isinstance(node, SourceList):
         for index in range(len(node)):
-            node[index] = _substitute(node[index], variables, checker, node.at(index))
+            node[index] = _substitute(node[index], variables, checker, node.at(index), budget)
         return node
     if not isinstance(node, str) or "${" not in node:
         return node
     whole = VAR_REF_RE.fullmatch(node)
     if whole and whole.group(1) in variables:
-        return variables[whole.group(1)]
-
-    def replace(match: re.Match[str]) -> str:
+        return variables[whole.group(1)]  # the value itself: nothing is copied
+    pieces: list[str] = []
+    position = 0
+    for match in VAR_REF_RE.finditer(node):
         name = match.group(1)
+        pieces.append(node[position : match.start()])
+        position = match.end()
         if name not in variables:
             known = ", ".join(sorted(variables)) or "none defined"
             checker.fail(where, f"unknown variable ${{{name}}}; define it under 'vars' (known: {known})")
-            return match.group(0)
-        return str(variables[name])
-
-    return VAR_REF_RE.sub(replace, node)
+            pieces.append(match.group(0))
+            continue
+        value = str(variables[name])
+        budget.left -= len(value)
+        if budget.left < 0:
+            if budget.spent:
+                return node
+            budget.spent = True
+            checker.fail(
+                where,
+                f"${{...}} references add more than {MAX_EXPANDED_CHARS >> 20} MiB of text to this variant; "
+                "reference long values fewer times, or put the text in a file read with 'from:'",
+            )
+            return node
+        pieces.append(value)
+    pieces.append(node[position:])
+    return "".join(pieces)
 
 
 def load_scenario(path: str | Path) -> model.Scenario:
@@ -74,9 +107,9 @@ def load_scenario(path: str | Path) -> model.Scenario:
     path = Path(path)
     display = str(path)
     try:
-        raw_bytes = path.read_bytes()
-    except OSError as exc:
-        raise ScenarioInvalid.at(Where(display, 1, 1), f"cannot read the scenario file: {exc.strerror}") from None
+        raw_bytes = read_regular_file(path, MAX_SCENARIO_BYTES)
+    except FileRefused as exc:
+        raise ScenarioInvalid.at(Where(display, 1, 1), f"cannot use the scenario file: {exc}") from None
     try:
         text = raw_bytes.decode()
     except UnicodeDecodeError:
@@ -98,9 +131,20 @@ def load_scenario(path: str | Path) -> model.Scenario:
 
     variants_map = checker.mapping(document, "variants", "scenario") or SourceMap(document.where)
     overrides: list[tuple[str, str, SourceMap | None]] = []
+    if len(variants_map) > MAX_VARIANTS:
+        raise ScenarioInvalid.at(
+            variants_map.where,
+            f"the scenario has {len(variants_map)} variants; at most {MAX_VARIANTS} are supported "
+            "(each is a whole deployment): split it into several scenarios",
+        )
     for variant_name, spec in variants_map.items():
         where = variants_map.key_where[variant_name]
-        checker.name(variant_name, where, "variant", CONTAINER_RE)
+        if isinstance(variant_name, str) and not VARIANT_RE.fullmatch(variant_name):
+            checker.fail(
+                where,
+                f"variant name {variant_name!r} is not usable: letters, digits, '-' or '_', starting with a "
+                "letter or digit, at most 63 characters (it names a folder of the run's results)",
+            )
         if spec is None:
             overrides.append((variant_name, "", None))
             continue
@@ -127,7 +171,17 @@ def load_scenario(path: str | Path) -> model.Scenario:
             _read_variant(checker, merged, variant_name, variant_description, {name for name, _, _ in overrides})
         )
     if checker.problems:
-        raise ScenarioInvalid(checker.problems)
+        problems = checker.problems
+        if checker.more_problems:
+            last = max(problems, key=lambda p: (p.where.line, p.where.column)).where
+            problems = [
+                *problems,
+                Problem(
+                    Where(display, last.line, last.column),
+                    f"and {checker.more_problems} more problem(s) not shown; fix these first",
+                ),
+            ]
+        raise ScenarioInvalid(problems)
     assert name is not None  # a missing or unusable name is a problem, raised just above
     return model.Scenario(
         name=name,
@@ -141,10 +195,11 @@ def load_scenario(path: str | Path) -> model.Scenario:
 def _read_variant(
     checker: Checker, document: SourceMap, variant: str, description: str, variant_names: set[str]
 ) -> model.Variant:
+    checker.published_ports = 0
     variables = {}
     vars_map = checker.mapping(document, "vars", "scenario") or SourceMap(document.where)
     for key, value in vars_map.items():
-        if not VAR_NAME_RE.match(str(key)):
+        if not VAR_NAME_RE.fullmatch(str(key)):
             checker.fail(vars_map.key_where[key], f"variable name {key!r} must be letters, digits and '_'")
         elif isinstance(value, (SourceMap, SourceList)) or value is None:
             checker.fail(vars_map.at(key), f"variable '{key}' must be a single value (text or number)")
@@ -153,7 +208,7 @@ def _read_variant(
     body = copy.deepcopy(document)
     for key in ("vars", "variants"):
         body.pop(key, None)
-    body = _substitute(body, variables, checker, document.where)
+    body = _substitute(body, variables, checker, document.where, _Budget())
 
     deployment = _read_deployment(checker, body)
     known_targets = {node.name for node in deployment.nodes} | {c.name for c in deployment.containers}
@@ -204,6 +259,20 @@ def _read_deployment(checker: Checker, document: SourceMap) -> model.Deployment:
             context = f"{kind.section}.{node_name}"
             if checker.name(node_name, where, "node") is None:
                 continue
+            if node_name in subnets:
+                checker.fail(
+                    where,
+                    f"node name '{node_name}' is also the name of a subnet (each subnet's switch has a port per "
+                    "node, named after it, beside a bridge named after the subnet); rename one of them",
+                )
+                continue
+            if "--" in node_name:
+                checker.fail(
+                    where,
+                    f"node name '{node_name}' must not contain '--', which separates node and step in the names "
+                    "of session files; write '-'",
+                )
+                continue
             if node_name in seen:
                 checker.fail(
                     where,
@@ -219,4 +288,30 @@ def _read_deployment(checker: Checker, document: SourceMap) -> model.Deployment:
             nodes.append(kind.read(checker, spec, context, subnets, fields))
             specs[node_name] = spec
     check_unique_addresses(checker, specs, nodes)
+    _check_container_names(checker, specs, nodes)
     return model.Deployment(tuple(model.Subnet(n, net) for n, net in subnets.items()), tuple(nodes), software)
+
+
+def _check_container_names(checker: Checker, specs: dict[str, SourceMap], nodes: list[model.Node]) -> None:
+    """A container name names one thing: steps run `on` it, and session files are named after it."""
+    owners = {node.name: f"node {node.name}" for node in nodes}
+    for node in nodes:
+        if not isinstance(node, model.DockerHost) or not node.containers:
+            continue
+        where_of = specs[node.name]["containers"].key_where
+        for container in node.containers:
+            where = where_of[container.name]
+            if container.name in owners:
+                checker.fail(
+                    where,
+                    f"container name '{container.name}' is already the name of {owners[container.name]}; "
+                    "steps name their targets, so every node and container needs its own name",
+                )
+            elif "--" in container.name:
+                checker.fail(
+                    where,
+                    f"container name '{container.name}' must not contain '--', which separates node and step "
+                    "in the names of session files; write '-'",
+                )
+            else:
+                owners[container.name] = f"container {container.name} on {node.name}"

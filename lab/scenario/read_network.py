@@ -8,20 +8,21 @@ from ipaddress import IPv4Address, IPv4Interface, IPv4Network
 
 from ..errors import Where
 from . import model
-from .checker import HOSTNAME_RE, Checker, closest
+from .checker import Checker, Subnets, closest, valid_hostname
 from .source import SourceList, SourceMap
 
+# used with fullmatch (`$` would match before a trailing newline)
 WINDOWS_ROUTE_RE = re.compile(
-    r"^route\s+(?:-p\s+)?add\s+(\S+)\s+mask\s+(\S+)\s+(\S+)(?:\s+metric\s+\d+)?$", re.IGNORECASE
+    r"route\s+(?:-p\s+)?add\s+(\S+)\s+mask\s+(\S+)\s+(\S+)(?:\s+metric\s+[0-9]+)?", re.IGNORECASE
 )
-LINUX_ROUTE_RE = re.compile(r"^(\S+)\s+via\s+(\S+)$")
+LINUX_ROUTE_RE = re.compile(r"(\S+)\s+via\s+(\S+)")
 OS_PROFILES = ("linux", "windows")
 NODE_KEYS = frozenset({"interfaces", "gateway", "routes", "os", "hosts", "dns", "files"})
 
 
 def read_subnets(checker: Checker, document: SourceMap) -> dict[str, IPv4Network]:
     """The scenario's subnets by name; none may overlap another."""
-    subnets: dict[str, IPv4Network] = {}
+    subnets = Subnets()
     subnet_where: dict[str, Where] = {}
     subnets_map = checker.mapping(document, "subnets", "scenario", required=True) or SourceMap(document.where)
     for subnet_name, value in subnets_map.items():
@@ -34,14 +35,13 @@ def read_subnets(checker: Checker, document: SourceMap) -> dict[str, IPv4Network
         network = checker.network(value, where, f"subnets.{subnet_name}")
         if network is None:
             continue
-        for other, other_net in subnets.items():
-            if network.overlaps(other_net):
-                checker.fail(
-                    where,
-                    f"subnets.{subnet_name} ({network}) overlaps subnet '{other}' ({other_net}) "
-                    f"at line {subnet_where[other].line}; subnets must not overlap",
-                )
-        subnets[subnet_name] = network
+        for other, other_net in subnets.index.overlapping(network):
+            checker.fail(
+                where,
+                f"subnets.{subnet_name} ({network}) overlaps subnet '{other}' ({other_net}) "
+                f"at line {subnet_where[other].line}; subnets must not overlap",
+            )
+        subnets.add(subnet_name, network)
         subnet_where[subnet_name] = where
     return subnets
 
@@ -120,10 +120,10 @@ def read_routes(checker: Checker, spec: SourceMap, context: str, os_profile: str
             checker.keys(item, {"to", "via"}, f"{context}.routes[{index}]")
             destination = checker.network(item.get("to"), item.at("to"), f"{context}.routes[{index}].to")
             via = checker.address(item.get("via"), item.at("via"), f"{context}.routes[{index}].via")
-        elif isinstance(item, str) and (match := LINUX_ROUTE_RE.match(item.strip())):
+        elif isinstance(item, str) and (match := LINUX_ROUTE_RE.fullmatch(item.strip())):
             destination = checker.network(match.group(1), where, f"{context}.routes[{index}] destination")
             via = checker.address(match.group(2), where, f"{context}.routes[{index}] gateway")
-        elif isinstance(item, str) and (match := WINDOWS_ROUTE_RE.match(item.strip())):
+        elif isinstance(item, str) and (match := WINDOWS_ROUTE_RE.fullmatch(item.strip())):
             if os_profile != "windows":
                 checker.fail(
                     where,
@@ -164,6 +164,8 @@ def read_node_fields(
         )
         os_profile = "linux"
     interfaces = read_interfaces(checker, spec, context, subnets)
+    own = {i.address.ip for i in interfaces}
+    connected = {i.address.network for i in interfaces}
     gateway = None
     if spec.get("gateway") is not None:
         gateway = checker.address(spec["gateway"], spec.at("gateway"), f"{context}.gateway")
@@ -173,7 +175,15 @@ def read_node_fields(
                 f"{context}.gateway {gateway} is not on any of this node's subnets "
                 f"({', '.join(str(i.address.network) for i in interfaces)})",
             )
+        elif gateway is not None and gateway in own:
+            checker.fail(
+                spec.at("gateway"),
+                f"{context}.gateway {gateway} is this node's own address; the gateway is a neighbour "
+                "(a router's address on the same subnet)",
+            )
+            gateway = None
     routes = read_routes(checker, spec, context, os_profile)
+    destinations: dict[IPv4Network, Where] = {}
     for route, where in routes:
         if interfaces and not any(route.via in i.address.network for i in interfaces):
             checker.fail(
@@ -181,11 +191,39 @@ def read_node_fields(
                 f"{context}.routes: gateway {route.via} of {route.destination} is not on any of this "
                 "node's subnets; a route's gateway must be a neighbour",
             )
+        elif route.via in own:
+            checker.fail(
+                where,
+                f"{context}.routes: gateway {route.via} of {route.destination} is this node's own address; "
+                "a route's gateway must be a neighbour",
+            )
+        elif route.destination in destinations:
+            checker.fail(
+                where,
+                f"{context}.routes: {route.destination} already has a route (line "
+                f"{destinations[route.destination].line}); give each destination one route",
+            )
+        elif route.destination.prefixlen == 0 and spec.get("gateway") is not None:
+            checker.fail(
+                where,
+                f"{context}.routes: {route.destination} is the default route, which 'gateway' already "
+                "sets; keep one of them",
+            )
+        elif route.destination in connected:
+            checker.fail(
+                where,
+                f"{context}.routes: {route.destination} is this node's own subnet, reached directly; remove the route",
+            )
+        destinations.setdefault(route.destination, where)
     hosts = []
     hosts_map = checker.mapping(spec, "hosts", context) or SourceMap(spec.where)
     for host_name, address in hosts_map.items():
-        if not isinstance(host_name, str) or not HOSTNAME_RE.match(host_name):
-            checker.fail(hosts_map.key_where[host_name], f"{context}.hosts: {host_name!r} is not a valid host name")
+        if not valid_hostname(host_name):
+            checker.fail(
+                hosts_map.key_where[host_name],
+                f"{context}.hosts: {host_name!r} is not a valid host name (letters, digits, '-' and '.', "
+                "at most 63 characters between dots and 253 in all)",
+            )
             continue
         parsed = checker.address(address, hosts_map.at(host_name), f"{context}.hosts.{host_name}")
         if parsed is not None:
@@ -195,14 +233,7 @@ def read_node_fields(
         parsed = checker.address(text, where, f"{context}.dns")
         if parsed is not None:
             dns.append(parsed)
-    files = checker.files(spec, context)
-    for file in files:
-        if not file.path.startswith("/etc/"):
-            checker.fail(
-                spec["files"].key_where[file.path],
-                f"{context}.files: {file.path} is outside /etc; on nodes the lab "
-                "places files under /etc only (each node has a private /etc)",
-            )
+    files = checker.files(spec, context, "node")
     return dict(
         name=name,
         kind=kind,

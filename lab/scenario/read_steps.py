@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import re
+from ipaddress import ip_address
+
 from ..errors import Where
 from . import model
-from .checker import CONTAINER_RE, Checker, closest
+from .checker import CONTAINER_RE, Checker, closest, kind_of, valid_hostname
 from .source import SourceList, SourceMap
 
 PROBES = ("ping", "tcp", "udp")
@@ -35,9 +38,20 @@ def read_steps(checker: Checker, document: SourceMap, known_targets: set[str]) -
         checker.keys(spec, STEP_KEYS, context)
         name = checker.string(spec, "name", context, required=True)
         if name is not None:
-            context = f"step '{name}'"
-            if not CONTAINER_RE.match(name):
-                checker.fail(spec.at("name"), f"{context}: name must be letters, digits, '-', '_' or '.'")
+            if not CONTAINER_RE.fullmatch(name):
+                checker.fail(
+                    spec.at("name"),
+                    f"{context}: name {name!r} must be letters, digits, '-', '_' or '.', starting with a letter or "
+                    "digit, at most 63 characters",
+                )
+            else:
+                context = f"step '{name}'"
+            if "--" in name:
+                checker.fail(
+                    spec.at("name"),
+                    f"{context}: name must not contain '--', which separates node and step in the names of "
+                    "session files; write '-'",
+                )
         on = []
         if "on" not in spec:
             checker.fail(spec.where, f"{context}: 'on' is missing; name the node(s) or container(s) to run it on")
@@ -71,12 +85,25 @@ def read_steps(checker: Checker, document: SourceMap, known_targets: set[str]) -
             action = model.Action("run", argv=argv) if argv else None
         elif kind == "ping":
             ping_target = checker.string(spec, "ping", context)
-            action = model.Action("ping", host=ping_target) if ping_target else None
+            if ping_target is not None and not _probe_host(ping_target):
+                checker.fail(
+                    spec.at("ping"),
+                    f"{context}.ping: {ping_target!r} is not an IPv4 address or a host name; write it like "
+                    "10.0.31.2 or taosnode1",
+                )
+            elif ping_target:
+                action = model.Action("ping", host=ping_target)
         else:
             text = checker.string(spec, kind, context) or ""
             host, _, port = text.rpartition(":")
-            if not host or not port.isdigit() or not 1 <= int(port) <= 65535:
+            if not host or not re.fullmatch(r"[0-9]{1,5}", port) or not 1 <= int(port) <= 65535:
                 checker.fail(spec.at(kind), f"{context}.{kind}: {text!r} must be HOST:PORT, like 10.0.31.2:16030")
+            elif not _probe_host(host):
+                checker.fail(
+                    spec.at(kind),
+                    f"{context}.{kind}: {host!r} is not an IPv4 address or a host name; write HOST:PORT like "
+                    "10.0.31.2:16030 or taosnode1:6030",
+                )
             else:
                 action = model.Action(kind, host=host, port=int(port))
         timeout = checker.number(spec, "timeout", context, 10.0, 0.1, MAX_TIMEOUT_S)
@@ -115,12 +142,27 @@ def read_steps(checker: Checker, document: SourceMap, known_targets: set[str]) -
                 until_text = checker.string(rule, "text", f"{context}.until", required=True)
                 times = checker.number(rule, "times", f"{context}.until", 1, 1, 10000, integer=True)
                 interval = checker.number(rule, "interval", f"{context}.until", 0.5, 0.05, 60)
-                if until_text and times and interval:
+                if interval is not None and timeout is not None and interval >= timeout:
+                    checker.fail(
+                        rule.at("interval") if "interval" in rule else rule.where,
+                        f"{context}.until: the interval ({interval:g}s) is not shorter than the step's timeout "
+                        f"({timeout:g}s), so the step would be tried only once; shorten the interval or "
+                        "lengthen the timeout",
+                    )
+                elif until_text and times and interval:
                     until = model.Until(until_text, times, interval)
         description = checker.string(spec, "description", context) or ""
         if name and action and on and timeout:
             steps.append(model.Step(name, tuple(on), action, float(timeout), success, until, description))
     return tuple(steps)
+
+
+def _probe_host(text: str) -> bool:
+    """Whether a probe may be sent to `text`: an IPv4 address or a host name (never an option like -f)."""
+    try:
+        return ip_address(text).version == 4
+    except ValueError:
+        return valid_hostname(text)
 
 
 def read_expectations(
@@ -136,10 +178,25 @@ def read_expectations(
             "expect must be a list of rules like '- {step: show-dnodes, node: remote-client, fail: Unable}'",
         )
         return ()
-    step_nodes: dict[str, tuple[str, ...]] = {}
+    step_nodes: dict[str, list[str]] = {}
     for step in steps:
-        step_nodes[step.name] = step_nodes.get(step.name, ()) + step.on
-    result: dict[tuple[str, str], model.Expectation] = {}
+        step_nodes.setdefault(step.name, []).extend(step.on)
+    node_sets = {name: set(nodes) for name, nodes in step_nodes.items()}
+    step_order = {name: number for number, name in enumerate(step_nodes)}
+    # A later rule overrides an earlier one; a pair keeps the place where a rule first named it.
+    # Rules for all nodes of a step (or of every step) are kept per step (or once) instead of per
+    # pair, so the work grows with rules plus pairs, not with their product.
+    # Each record is ((rule, step's place in the rule, node's place), expectation) of first and last rule.
+    Mark = tuple[int, int, int]
+    every_step: list[tuple[Mark, model.Expectation]] = []  # rules naming neither step nor node
+    whole_step: dict[str, list[tuple[Mark, model.Expectation]]] = {}  # rules naming a step, no node
+    pairs: dict[tuple[str, str], list[tuple[Mark, model.Expectation]]] = {}  # rules naming nodes
+
+    def note(records: list[tuple[Mark, model.Expectation]], mark: Mark, expectation: model.Expectation) -> None:
+        if not records:
+            records.append((mark, expectation))
+        records[1:] = [(mark, expectation)]
+
     for index, rule in enumerate(rules):
         context = f"expect[{index}]"
         if not isinstance(rule, SourceMap):
@@ -154,6 +211,12 @@ def read_expectations(
         if "ok" in rule and rule["ok"] is not True:
             checker.fail(rule.at("ok"), f"{context}.ok must be true; to expect a failure write 'fail: TEXT'")
             continue
+        if "fail" in rule and (isinstance(rule["fail"], (SourceMap, SourceList)) or rule["fail"] is None):
+            checker.fail(
+                rule.at("fail"),
+                f"{context}.fail must be the text the failing output contains (or true), not {kind_of(rule['fail'])}",
+            )
+            continue
         expectation = (
             model.Expectation()
             if "ok" in rule
@@ -167,19 +230,41 @@ def read_expectations(
                 )
         if variants and variant not in variants:
             continue
-        wanted_steps = checker.string_list(rule, "step", context) or [(s, rule.where) for s in step_nodes]
-        for step_name, where in wanted_steps:
+        named_steps = checker.string_list(rule, "step", context)
+        named_nodes = checker.string_list(rule, "node", context)
+        if not named_steps and not named_nodes:
+            note(every_step, (index, -1, -1), expectation)
+            continue
+        wanted_steps = named_steps or [(s, rule.where) for s in step_nodes]
+        for step_place, (step_name, where) in enumerate(wanted_steps):
             if step_name not in step_nodes:
                 checker.fail(where, f"{context}.step: no step '{step_name}'")
                 continue
-            nodes = checker.string_list(rule, "node", context) or [(n, rule.where) for n in step_nodes[step_name]]
-            for node_name, node_where in nodes:
-                if node_name not in step_nodes[step_name]:
+            if not named_nodes:
+                note(whole_step.setdefault(step_name, []), (index, step_place, -1), expectation)
+                continue
+            for node_place, (node_name, node_where) in enumerate(named_nodes):
+                if node_name not in node_sets[step_name]:
+                    runs_on = step_nodes[step_name]
                     checker.fail(
                         node_where,
                         f"{context}.node: step '{step_name}' does not run on '{node_name}' "
-                        f"(it runs on {', '.join(step_nodes[step_name])})",
+                        f"(it runs on {', '.join(runs_on[:10])}{', ...' if len(runs_on) > 10 else ''})",
                     )
                     continue
-                result[(node_name, step_name)] = expectation
-    return tuple((node, step, expectation) for (node, step), expectation in result.items())
+                note(pairs.setdefault((node_name, step_name), []), (index, step_place, node_place), expectation)
+
+    result: list[tuple[Mark, str, str, model.Expectation]] = []
+    for step_name, nodes in step_nodes.items():
+        for node_place, node_name in enumerate(dict.fromkeys(nodes)):
+            records = [
+                *(((r, step_order[step_name], node_place), e) for (r, _, _), e in every_step),
+                *(((r, k, node_place), e) for (r, k, _), e in whole_step.get(step_name, [])),
+                *pairs.get((node_name, step_name), []),
+            ]
+            if records:
+                first = min(mark for mark, _ in records)
+                last = max(records, key=lambda record: record[0])[1]
+                result.append((first, node_name, step_name, last))
+    result.sort(key=lambda item: item[0])
+    return tuple((node, step, expectation) for _, node, step, expectation in result)
