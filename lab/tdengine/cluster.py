@@ -181,7 +181,16 @@ class Mnode:
         # a freshly started dnode sends its first status one statusInterval after start: until
         # then the master's own dnode too is offline, "status not received"
         self.first_status_at = now + first_status_after
+        # mnodes whose sync port answered the master's last replication to them: as in TDengine,
+        # where a slave's role comes from the sync link, not from its dnode's status messages
+        self.synced: set[int] = set()
         self.local_status(now, cores)
+
+    def sync_outcome(self, endpoint: str, reached: bool) -> None:
+        """Record whether the last replication to the mnode at `endpoint` reached it."""
+        record = self.table.find_by_ep(endpoint)
+        if record is not None:
+            (self.synced.add if reached else self.synced.discard)(record.id)
 
     def local_status(self, now: float, cores: int) -> None:
         """The master's own dnode reports without the network (from its first status time on)."""
@@ -306,13 +315,13 @@ class Mnode:
         return rows
 
     def mnode_rows(self) -> list[list[int | str]]:
-        """Rows of ``show mnodes``: master, slave (dnode ready) or offline."""
+        """Rows of ``show mnodes``: master, slave (its last replication reached it) or offline."""
         rows: list[list[int | str]] = []
         for mnode in self.table.mnodes:
             record = self.table.dnodes[mnode.id]
             if mnode.id == self.table.master_id:
                 role = "master"
             else:
-                role = "slave" if self.liveness[mnode.id].status == READY else "offline"
+                role = "slave" if mnode.id in self.synced else "offline"
             rows.append([mnode.id, record.ep[:40], role, mnode.create_time])
         return rows

@@ -512,13 +512,19 @@ class Dnode:
                 self.step_down(master_id)
 
     async def _sync_one(self, ep: str, message: Message) -> tuple[int, int] | None:
+        """Send the table to the mnode at `ep` (noting whether it answered); the better claim
+        (term, master) it knows, if any."""
         fqdn, port = parse_endpoint(ep, self.config.server_port)
         try:
             response = await tcp_exchange(fqdn, port + SYNC_PORT_OFFSET, message)
-            if response.body.get("accepted") is False:
-                return _field(response.body, "term", int), _field(response.body, "master_id", int)
         except (TaosError, ProtocolError):
-            pass
+            if self.mnode is not None:
+                self.mnode.sync_outcome(ep, reached=False)
+            return None
+        if self.mnode is not None:
+            self.mnode.sync_outcome(ep, reached=True)
+        if response.body.get("accepted") is False:
+            return _field(response.body, "term", int), _field(response.body, "master_id", int)
         return None
 
     # ---- periodic work

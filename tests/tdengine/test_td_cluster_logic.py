@@ -78,7 +78,11 @@ def test_mnodes_go_on_ready_dnodes_up_to_num_of_mnodes_listed_by_id():
     response = mnode.process_status(2, "taosnode2:6030", 1, 102.0)
     assert response["mnodes"] == ["taosnode1:6030", "taosnode3:6030"] and response["in_use"] == 0
     assert mnode.shell_epset() == (["taosnode1:6030", "taosnode3:6030"], 0)
+    assert [row[2] for row in mnode.mnode_rows()] == ["master", "offline"], "not synced yet"
+    mnode.sync_outcome("taosnode3:6030", reached=True)
     assert [row[2] for row in mnode.mnode_rows()] == ["master", "slave"]
+    mnode.sync_outcome("taosnode3:6030", reached=False)
+    assert [row[2] for row in mnode.mnode_rows()] == ["master", "offline"], "its sync port stopped answering"
 
     three = make_mnode(num_of_mnodes=3)
     for name in ("taosnode2", "taosnode3"):
