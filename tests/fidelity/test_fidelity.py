@@ -17,9 +17,10 @@ from .compare import compare
 
 pytestmark = pytest.mark.root  # builds real namespaces and a real dockerd
 
-# tests/integration/scenarios/tdengine-cluster.yaml is not compared yet: after a takeover the emulated
-# dnode 3 does not reach the new master (lab/tdengine/README.md, "Deviations that remain").
-SCENARIOS = {"fidelity": REPO / "tests" / "fidelity" / "tdengine-fidelity.yaml"}
+SCENARIOS = {
+    "fidelity": REPO / "tests" / "fidelity" / "tdengine-fidelity.yaml",
+    "takeover": REPO / "tests" / "fidelity" / "tdengine-takeover.yaml",
+}
 
 
 @pytest.fixture(scope="module", params=sorted(SCENARIOS))
