@@ -8,8 +8,15 @@ import sys
 from pathlib import Path
 
 from .errors import MachineUnfit
+from .software.base import SYSTEM_PATH
 
 PACKAGES = Path(__file__).with_name("packages.tsv")
+
+
+def find_program(program: str) -> str | None:
+    """The path of `program` on PATH or, failing that, in the system folders (a user's PATH may lack
+    /usr/sbin, where iptables and sysctl are; root's has it)."""
+    return shutil.which(program) or shutil.which(program, path=SYSTEM_PATH)
 
 
 def required_programs(needed_for: str = "run") -> dict[str, str]:
@@ -30,7 +37,7 @@ def check_machine() -> None:
         problems.append("the lab needs Linux (network namespaces); use `--on HOST` to run it on a Linux machine")
     elif os.geteuid() != 0:
         problems.append("the lab needs root (namespaces, mounts, dockerd): run it with sudo")
-    missing = sorted({package for program, package in required_programs().items() if not shutil.which(program)})
+    missing = sorted({package for program, package in required_programs().items() if not find_program(program)})
     if missing:
         problems.append(f"missing programs; install with: apt-get install {' '.join(missing)} (or run ./setup.sh)")
     if problems:

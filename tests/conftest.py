@@ -9,13 +9,12 @@ from __future__ import annotations
 
 import functools
 import os
-import shutil
 from pathlib import Path
 
 import pytest
 
 from lab.errors import MachineUnfit
-from lab.machine import check_machine, required_programs
+from lab.machine import check_machine, find_program, required_programs
 
 REPO = Path(__file__).resolve().parent.parent
 pytest_plugins = ["tests.real_tdengine"]  # the `tdengine_home` fixture: the real TDengine, when it is here
@@ -48,7 +47,7 @@ def why_not_a_lab_machine() -> str | None:
         problems += str(exc).splitlines()
     if os.geteuid() != 0 and not any("root" in problem for problem in problems):
         problems.append("the root tests need root: run them with sudo")
-    missing = sorted({package for program, package in TEST_PROGRAMS.items() if not shutil.which(program)})
+    missing = sorted({package for program, package in TEST_PROGRAMS.items() if not find_program(program)})
     if missing:
         problems.append(f"missing programs the root tests use; install with: apt-get install {' '.join(missing)}")
     return "; ".join(problems) or None
