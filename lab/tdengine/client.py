@@ -16,16 +16,31 @@ import time
 from typing import TYPE_CHECKING, cast
 
 from .epset import EpSet
-from .errors import FQDN_ERROR, NETWORK_UNAVAIL, REDIRECT, TaosError
+from .errors import (
+    APP_NOT_READY,
+    FQDN_ERROR,
+    INVALID_TABLE_ID,
+    INVALID_VGROUP_ID,
+    NETWORK_UNAVAIL,
+    REDIRECT,
+    TaosError,
+)
 from .protocol import (
     CONNECT,
+    CREATE_DB,
     CREATE_DNODE,
+    CREATE_TABLE,
+    DROP_DB,
     DROP_DNODE,
     HEADER_SIZE,
     HEARTBEAT,
+    QUERY,
     RETRIEVE,
     SHOW,
+    SUBMIT,
+    TABLE_META,
     TCP,
+    USE_DB,
     Message,
     ProtocolError,
     choose_transport,
@@ -42,6 +57,8 @@ if TYPE_CHECKING:
 UDP_RESENDS = 3
 TCP_CONNECT_TIMEOUT = 3.0
 MAX_REDIRECTS = 5
+MAX_RETRY = 5  # TSDB_MAX_REPLICA: a select tries 1 + 5 times, an insert 1 + 6 (needRetryInsert)
+RETRIED = frozenset({NETWORK_UNAVAIL, INVALID_TABLE_ID, INVALID_VGROUP_ID, APP_NOT_READY})
 
 
 def resolve_ipv4(fqdn: str) -> str:
@@ -213,9 +230,10 @@ class Connection:
         """Stop the heartbeat."""
         self._stop.set()
 
-    def show(self, what: str) -> tuple[list[Column], list[list[Any]]]:
-        """``show dnodes`` or ``show mnodes``: a show message, then a retrieve; both TCP."""
-        meta = self.rpc.request(SHOW, dict(self.auth, what=what)).body
+    def show(self, what: str, db: str = "") -> tuple[list[Column], list[list[Any]]]:
+        """``show dnodes|mnodes|databases|tables|stables|vgroups``: a show message, then a
+        retrieve; both TCP, to the mnode."""
+        meta = self.rpc.request(SHOW, dict(self.auth, what=what, db=db)).body
         rows = self.rpc.request(RETRIEVE, dict(self.auth, show_id=meta.get("show_id"))).body
         try:
             columns = [Column(str(name), str(kind), int(size)) for name, kind, size in meta["columns"]]
@@ -230,3 +248,71 @@ class Connection:
     def drop_dnode(self, target: str) -> None:
         """``drop dnode ID|EP``."""
         self.rpc.request(DROP_DNODE, dict(self.auth, ep=target))
+
+    def mnode_request(self, msg_type: int, **body: Any) -> dict[str, Any]:
+        """A request to the mnode; the response body."""
+        return self.rpc.request(msg_type, dict(self.auth, **body)).body
+
+    def create_db(self, name: str, if_not_exists: bool, replica: int, keep: int) -> None:
+        """``create database``."""
+        self.mnode_request(CREATE_DB, name=name, if_not_exists=if_not_exists, replica=replica, keep=keep)
+
+    def drop_db(self, name: str, if_exists: bool) -> None:
+        """``drop database``."""
+        self.mnode_request(DROP_DB, name=name, if_exists=if_exists)
+
+    def use_db(self, name: str) -> None:
+        """``use``: the mnode checks the database."""
+        self.mnode_request(USE_DB, name=name)
+
+    def create_table(self, **table: Any) -> None:
+        """``create table|stable``: the mnode places it in a vgroup."""
+        self.mnode_request(CREATE_TABLE, **table)
+
+    def table_meta(self, db: str, name: str) -> dict[str, Any]:
+        """Schema, tags and, per (child) table, the vgroup and its endpoints (TCP, mnode)."""
+        return self.mnode_request(TABLE_META, db=db, name=name)
+
+    def vnode_request(self, part: dict[str, Any], msg_type: int, body: dict[str, Any]) -> dict[str, Any]:
+        """A request to the dnodes of a table's vgroup, by their fqdn:serverPort."""
+        try:
+            epset = EpSet.from_strings([str(ep) for ep in part["epset"]], 0, self.rpc.epset.current()[1])
+        except (KeyError, ValueError):
+            raise TaosError(NETWORK_UNAVAIL) from None
+        rpc = RpcClient(epset, int(self.rpc.rpc_timer * 1000))
+        return rpc.request(msg_type, dict(self.auth, vg_id=part.get("vg_id"), **body)).body
+
+    def insert(self, db: str, name: str, convert: Any) -> int:
+        """``insert``: table meta from the mnode, then a submit to the vnode (UDP); on a
+        network error the meta is fetched again and the submit retried, 7 tries in all.
+        ``convert(meta)`` turns the written rows into typed ones (and raises the parser's errors)."""
+        meta = self.table_meta(db, name)
+        rows = convert(meta)
+        for attempt in itertools.count():
+            try:
+                part = meta["tables"][0]
+                body = {"table": part["name"], "rows": rows, "keep": meta["keep"], "days": meta["days"]}
+                return int(self.vnode_request(part, SUBMIT, body).get("affected", len(rows)))
+            except TaosError as exc:
+                if exc.code not in RETRIED or attempt > MAX_RETRY:
+                    raise
+            meta = self.table_meta(db, name)
+        raise AssertionError("unreachable")
+
+    def query(
+        self, meta: dict[str, Any], after: int | None, db: str, name: str
+    ) -> list[tuple[list[Any], list[list[Any]]]]:
+        """The rows of a table (or of a super table's children) from their vnodes (TCP), as
+        (tag values, rows); a network error renews the meta and retries, 6 tries in all."""
+        for attempt in itertools.count(1):
+            try:
+                result = []
+                for part in meta["tables"]:
+                    rows = self.vnode_request(part, QUERY, {"tables": [part["name"]], "after": after})["rows"]
+                    result.append((list(part.get("tag_values", [])), list(rows.get(part["name"], []))))
+                return result
+            except TaosError as exc:
+                if exc.code not in RETRIED or attempt > MAX_RETRY:
+                    raise
+            meta = self.table_meta(db, name)
+        raise AssertionError("unreachable")

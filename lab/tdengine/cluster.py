@@ -13,6 +13,7 @@ import time
 from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING
 
+from .catalog import Catalog, DnodeLoad
 from .errors import DNODE_ALREADY_EXIST, DNODE_NOT_EXIST, NO_REMOVE_MASTER, TaosError
 from .shellfmt import Column
 
@@ -74,11 +75,13 @@ class ClusterTable:
     dnodes: dict[int, DnodeRecord] = field(default_factory=dict)  # id -> DnodeRecord
     mnodes: list[MnodeRecord] = field(default_factory=list)  # MnodeRecord, by dnode id (sdb order)
     version: int = 0
+    catalog: Catalog = field(default_factory=Catalog)  # databases, vgroups, tables
 
     @classmethod
     def bootstrap(cls, cluster_id: str, local_ep: str, now_ms: int) -> ClusterTable:
-        """First deploy: this dnode becomes dnode 1 and hosts the master mnode."""
-        table = cls(cluster_id=cluster_id, term=1, master_id=1, next_id=2)
+        """First deploy: this dnode becomes dnode 1, hosts the master mnode and the monitor's
+        ``log`` database."""
+        table = cls(cluster_id=cluster_id, term=1, master_id=1, next_id=2, catalog=Catalog.bootstrap(now_ms, 1))
         table.dnodes[1] = DnodeRecord(1, local_ep, now_ms)
         table.mnodes.append(MnodeRecord(1, now_ms))
         return table
@@ -87,6 +90,7 @@ class ClusterTable:
         """A JSON-ready dict."""
         data = asdict(self)
         data["dnodes"] = [asdict(record) for record in self.dnodes.values()]
+        data["catalog"] = self.catalog.to_json()
         return data
 
     @classmethod
@@ -98,6 +102,7 @@ class ClusterTable:
             master_id=int(data["master_id"]),
             next_id=int(data["next_id"]),
             version=int(data["version"]),
+            catalog=Catalog.from_json(data["catalog"]) if "catalog" in data else Catalog(),
         )
         for item in data["dnodes"]:
             record = DnodeRecord(int(item["id"]), str(item["ep"]), int(item["create_time"]))
@@ -295,16 +300,30 @@ class Mnode:
         self.table.version += 1
         return record
 
+    def dnode_loads(self, mnode_ids: list[int] | None = None) -> list[DnodeLoad]:
+        """Each dnode's cores, liveness and whether it counts as hosting an mnode (those of
+        ``mnode_ids``; all mnodes when None), for vnode placement."""
+        hosting = set(self.table.mnode_ids() if mnode_ids is None else mnode_ids)
+        return [
+            DnodeLoad(i, self.liveness[i].cores, self.liveness[i].status == READY, i in hosting)
+            for i in sorted(self.table.dnodes)
+        ]
+
+    def online(self) -> dict[int, bool]:
+        """Dnode id -> ready."""
+        return {i: live.status == READY for i, live in self.liveness.items()}
+
     def dnode_rows(self) -> list[list[int | str]]:
         """Rows of ``show dnodes``, by id."""
         rows: list[list[int | str]] = []
+        vnodes = self.table.catalog.vnode_counts()
         for dnode_id in sorted(self.table.dnodes):
             record, live = self.table.dnodes[dnode_id], self.liveness[dnode_id]
             rows.append(
                 [
                     record.id,
                     record.ep[:40],
-                    0,
+                    vnodes.get(dnode_id, 0),
                     live.cores,
                     live.status,
                     ALTERNATIVE_ROLE,

@@ -15,6 +15,19 @@ DNODE_ALREADY_EXIST = 0x80000330
 DNODE_NOT_EXIST = 0x80000331
 NO_REMOVE_MASTER = 0x80000333
 INVALID_USER = 0x80000351
+TSC_INVALID_SQL = 0x80000200
+TSC_DB_NOT_SELECTED = 0x80000217
+APP_NOT_READY = 0x80000014
+INVALID_TABLE_ID = 0x80000600
+TABLE_ALREADY_EXIST = 0x80000360
+INVALID_TABLE_NAME = 0x80000362
+DB_NOT_SELECTED = 0x80000380
+DB_ALREADY_EXIST = 0x80000381
+INVALID_DB = 0x80000383
+INVALID_DB_OPTION_KEEP = 0x80000391
+NO_ENOUGH_DNODES = 0x80000334
+INVALID_VGROUP_ID = 0x80000503
+TIMESTAMP_OUT_OF_RANGE = 0x8000060B
 
 ERROR_TEXTS = {
     AUTH_FAILURE: "Authentication failure",
@@ -30,6 +43,19 @@ ERROR_TEXTS = {
     DNODE_NOT_EXIST: "DNode does not exist",
     NO_REMOVE_MASTER: "Master DNode cannot be removed",
     INVALID_USER: "Invalid user",
+    TSC_INVALID_SQL: "Invalid SQL statement",
+    TSC_DB_NOT_SELECTED: "Database not specified or available",
+    APP_NOT_READY: "Database not ready",
+    INVALID_TABLE_ID: "Invalid table ID",
+    TABLE_ALREADY_EXIST: "Table already exists",
+    INVALID_TABLE_NAME: "Table does not exist",
+    DB_NOT_SELECTED: "Database not specified or available",
+    DB_ALREADY_EXIST: "Database already exists",
+    INVALID_DB: "Invalid database name",
+    INVALID_DB_OPTION_KEEP: "Invalid database option: keep >= keep1 >= keep0 >= days",
+    NO_ENOUGH_DNODES: "Out of DNodes",
+    INVALID_VGROUP_ID: "Invalid Vgroup ID",
+    TIMESTAMP_OUT_OF_RANGE: "Timestamp data out of range",
 }
 
 

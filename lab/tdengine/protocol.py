@@ -37,9 +37,19 @@ CREATE_DNODE = 9
 DROP_DNODE = 11
 STATUS = 13
 MNODE_SYNC = 15
+CREATE_DB = 17
+DROP_DB = 19
+USE_DB = 21
+CREATE_TABLE = 23
+TABLE_META = 25
+SUBMIT = 27  # to the dnode holding the vnode
+QUERY = 29  # to the dnode holding the vnode
 
-SHELL_REQUESTS = frozenset({CONNECT, HEARTBEAT, SHOW, RETRIEVE, CREATE_DNODE, DROP_DNODE})
-TCP_ONLY = frozenset({SHOW, RETRIEVE, STATUS, MNODE_SYNC})
+SHELL_REQUESTS = frozenset(
+    {CONNECT, HEARTBEAT, SHOW, RETRIEVE, CREATE_DNODE, DROP_DNODE, CREATE_DB, DROP_DB, USE_DB, CREATE_TABLE, TABLE_META}
+)
+VNODE_REQUESTS = frozenset({SUBMIT, QUERY})
+TCP_ONLY = frozenset({SHOW, RETRIEVE, STATUS, MNODE_SYNC, TABLE_META, QUERY})  # as rpcMain.c: query, meta, show
 
 TCP = "tcp"
 UDP = "udp"
@@ -68,7 +78,7 @@ def is_request(msg_type: int) -> bool:
 
 
 def choose_transport(msg_type: int, size: int) -> str:
-    """TCP for show/retrieve/status/sync and anything over 15000 bytes, else UDP."""
+    """TCP for show/retrieve/meta/query/status/sync and anything over 15000 bytes, else UDP."""
     return TCP if msg_type in TCP_ONLY or size > MAX_UDP_SIZE else UDP
 
 

@@ -22,12 +22,23 @@ if TYPE_CHECKING:
 PROMPT = "taos> "
 CONTINUE_PROMPT = "   -> "
 MAX_BINARY_DISPLAY_WIDTH = 30
-_FIXED_WIDTHS = {"smallint": 6, "int": 11, "bigint": 21, "timestamp": 23}
+_FIXED_WIDTHS = {
+    "bool": 5,
+    "tinyint": 4,
+    "smallint": 6,
+    "int": 11,
+    "bigint": 21,
+    "float": 20,
+    "double": 25,
+    "timestamp": 23,
+}
+_INTEGERS = ("tinyint", "smallint", "int", "bigint")
 
 
 @dataclass(frozen=True)
 class Column:
-    """A result column: name, type (smallint, int, bigint, binary, timestamp), size."""
+    """A result column: name, type (bool, tinyint ... bigint, float, double, binary, nchar,
+    timestamp), size."""
 
     name: str
     type: str
@@ -64,8 +75,9 @@ def db_error(text: str, seconds: float) -> str:
 
 def column_width(column: Column) -> int:
     """Display width of ``column`` (calcColWidth)."""
-    if column.type == "binary":
-        return max(min(column.bytes, MAX_BINARY_DISPLAY_WIDTH), len(column.name))
+    if column.type in ("binary", "nchar"):
+        size = column.bytes * 4 if column.type == "nchar" else column.bytes  # TSDB_NCHAR_SIZE
+        return max(min(size, MAX_BINARY_DISPLAY_WIDTH), len(column.name))
     return max(_FIXED_WIDTHS[column.type], len(column.name))
 
 
@@ -98,9 +110,18 @@ def _fit_text(text: str, width: int) -> str:
 
 
 def format_value(column: Column, value: Any, width: int) -> str:
-    """One cell, without the surrounding `` `` and `` |``."""
-    if column.type in ("smallint", "int", "bigint"):
+    """One cell, without the surrounding `` `` and `` |`` (printField)."""
+    if value is None:
+        numeric = column.type in _INTEGERS or column.type in ("float", "double")
+        return "NULL".rjust(width) if numeric else "NULL".ljust(width)
+    if column.type in _INTEGERS:
         return str(int(value)).rjust(width)
+    if column.type == "float":
+        return f"{float(value):{width}.5f}"
+    if column.type == "double":
+        return f"{float(value):{width}.9f}"
+    if column.type == "bool":
+        return ("true" if value else "false").rjust(width)
     if column.type == "timestamp":
         return format_timestamp(value)
     return _fit_text(str(value), width)

@@ -2,7 +2,8 @@
 
 ``dnode/dnode.json`` holds the dnode's identity (id, cluster id) and the mnode endpoints it
 last learnt; ``mnode/sdb.json`` exists only on dnodes hosting an mnode and holds the
-:class:`~lab.tdengine.cluster.ClusterTable`.
+:class:`~lab.tdengine.cluster.ClusterTable` (with databases, vgroups and tables);
+``vnode/vnodeN/rows.json`` holds the rows of vgroup N's tables on the dnode holding it.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ class StateStore:
     def __init__(self, data_dir: str) -> None:
         self.dnode_path = os.path.join(data_dir, "dnode", "dnode.json")
         self.table_path = os.path.join(data_dir, "mnode", "sdb.json")
+        self.vnode_dir = os.path.join(data_dir, "vnode")
 
     @staticmethod
     def _read(path: str) -> Any:
@@ -85,3 +87,18 @@ class StateStore:
             pass
         except OSError as exc:
             raise StateError(f"cannot remove {self.table_path}: {exc}") from None
+
+    def vnode_path(self, vg_id: int) -> str:
+        """The rows file of vgroup ``vg_id``."""
+        return os.path.join(self.vnode_dir, f"vnode{vg_id}", "rows.json")
+
+    def load_vnode(self, vg_id: int) -> dict[str, list[list[Any]]]:
+        """Table name -> rows (timestamp first, in time order) of a vnode; empty when new."""
+        data = self._read(self.vnode_path(vg_id))
+        if data is not None and not isinstance(data, dict):
+            raise StateError(f"{self.vnode_path(vg_id)} does not hold a JSON object")
+        return data or {}
+
+    def save_vnode(self, vg_id: int, rows: dict[str, list[list[Any]]]) -> None:
+        """Save a vnode's rows."""
+        self._write(self.vnode_path(vg_id), rows)

@@ -10,15 +10,17 @@ from __future__ import annotations
 
 import argparse
 import getpass
+import re
 import sys
 import time
 from typing import TYPE_CHECKING
 
-from . import VERSION, shellfmt, sql
+from . import VERSION, query, shellfmt, sql
+from .catalog import DEFAULT_KEEP, DESCRIBE_COLUMNS, Table, describe_rows
 from .client import Connection
 from .config import DEFAULT_CONFIG_DIR, MAX_EP_LEN, ConfigError, load_config
 from .epset import EpSet
-from .errors import INVALID_FQDN, TaosError
+from .errors import INVALID_FQDN, TSC_DB_NOT_SELECTED, TaosError
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -28,6 +30,7 @@ if TYPE_CHECKING:
 
 DEFAULT_USER = "root"
 DEFAULT_PASSWORD = "taosdata"
+_USE = re.compile(r"^\s*use\s+[a-zA-Z0-9_]+\s*;\s*$", re.IGNORECASE)  # shellRunCommandOnServer
 
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
@@ -68,6 +71,7 @@ class Shell:
         self.connection = connection
         self.out = out
         self.err = err
+        self.db = ""  # the database of ``use``
 
     def run(self, text: str) -> bool:
         """Run every statement of ``text``; return False when one of them was ``quit``."""
@@ -84,12 +88,23 @@ class Shell:
         start = time.perf_counter()
         try:
             statement = sql.parse_statement(command)
-            if statement.kind in (sql.CREATE_DNODE, sql.DROP_DNODE):
-                if statement.kind == sql.CREATE_DNODE:
-                    self.connection.create_dnode(statement.arg)
+            if statement.kind == sql.USE_DB:
+                self.connection.use_db(statement.name)
+                self.db = statement.name
+                if _USE.match(command):
+                    self.out.write("Database changed.\n\n")
                 else:
-                    self.connection.drop_dnode(statement.arg)
-                self.out.write(shellfmt.query_ok_affected(0, time.perf_counter() - start) + "\n")
+                    self.out.write(shellfmt.query_ok_affected(0, time.perf_counter() - start) + "\n")
+            elif statement.kind in (
+                sql.CREATE_DNODE,
+                sql.DROP_DNODE,
+                sql.CREATE_DB,
+                sql.DROP_DB,
+                sql.CREATE_TABLE,
+                sql.INSERT,
+            ):
+                affected = self._change(statement)
+                self.out.write(shellfmt.query_ok_affected(affected, time.perf_counter() - start) + "\n")
             else:
                 columns, rows = self._query(statement)
                 self.out.write(shellfmt.format_table(columns, rows))
@@ -99,11 +114,74 @@ class Shell:
             self.err.write(shellfmt.db_error(exc.text, time.perf_counter() - start))
         self.out.flush()
 
+    def _db(self, db: str) -> str:
+        """The statement's database, else the one of ``use``; the client's error without."""
+        if not (db or self.db):
+            raise TaosError(TSC_DB_NOT_SELECTED)
+        return db or self.db
+
+    def _change(self, statement: sql.Statement) -> int:
+        """Statements answered with ``Query OK, N of N row(s) in database``; N."""
+        connection, kind = self.connection, statement.kind
+        if kind == sql.CREATE_DNODE:
+            connection.create_dnode(statement.arg)
+        elif kind == sql.DROP_DNODE:
+            connection.drop_dnode(statement.arg)
+        elif kind == sql.CREATE_DB:
+            options = dict(statement.options)
+            replica = options.get("replica", 1)
+            if not 1 <= replica <= sql.MAX_REPLICA:
+                raise query.invalid_sql(
+                    f"invalid db option replications: {replica} valid range: [1, {sql.MAX_REPLICA}]"
+                )
+            connection.create_db(statement.name, statement.if_exists, replica, options.get("keep", DEFAULT_KEEP))
+        elif kind == sql.DROP_DB:
+            connection.drop_db(statement.name, statement.if_exists)
+        elif kind == sql.CREATE_TABLE:
+            self._create_table(statement)
+        else:
+            now_ms = int(time.time() * 1000)
+            return connection.insert(
+                self._db(statement.db),
+                statement.name,
+                lambda meta: [query.convert_row(row, meta["columns"], now_ms) for row in statement.values],
+            )
+        return 0
+
+    def _create_table(self, statement: sql.Statement) -> None:
+        db = self._db(statement.db)
+        tag_values: list[Any] = []
+        if statement.using:
+            meta = self.connection.table_meta(self._db(statement.using_db), statement.using)
+            tag_values = query.convert_row(statement.values[0], meta["tags"], int(time.time() * 1000))
+        self.connection.create_table(
+            db=db,
+            name=statement.name,
+            columns=[list(column) for column in statement.columns],
+            tags=[list(tag) for tag in statement.tags],
+            stable=statement.stable,
+            using=statement.using,
+            tag_values=tag_values,
+            if_not_exists=statement.if_exists,
+        )
+
     def _query(self, statement: sql.Statement) -> tuple[list[shellfmt.Column], list[list[Any]]]:
         if statement.kind == sql.SERVER_VERSION:
             version = self.connection.server_version
             return [shellfmt.Column(statement.arg, "binary", len(version))], [[version]]
-        return self.connection.show("dnodes" if statement.kind == sql.SHOW_DNODES else "mnodes")
+        if statement.kind in (sql.SHOW_DNODES, sql.SHOW_MNODES):
+            return self.connection.show("dnodes" if statement.kind == sql.SHOW_DNODES else "mnodes")
+        if statement.kind == sql.SHOW:
+            return self.connection.show(statement.arg, statement.db or self.db)
+        db = self._db(statement.db)
+        meta = self.connection.table_meta(db, statement.name)
+        if statement.kind == sql.DESCRIBE:
+            table = Table(db, statement.name, 0, meta["columns"], meta["tags"])
+            return list(DESCRIBE_COLUMNS), describe_rows(table)
+        after = None if statement.after is None else query.parse_time(statement.after, int(time.time() * 1000))
+        query.select(statement.items, meta["columns"], meta["tags"], [], None)  # unknown columns fail first
+        tables = self.connection.query(meta, after, db, statement.name)
+        return query.select(statement.items, meta["columns"], meta["tags"], tables, statement.limit)
 
     def interact(self, stdin: TextIO = sys.stdin) -> None:
         """Prompt for statements until ``quit`` or end of input."""

@@ -23,12 +23,19 @@ from collections import OrderedDict
 from typing import TYPE_CHECKING, cast
 
 from . import VERSION
+from .catalog import (
+    DATABASE_COLUMNS,
+    STABLE_COLUMNS,
+    TABLE_COLUMNS,
+    Table,
+)
 from .client import resolve_ipv4 as blocking_resolve_ipv4
 from .cluster import DNODE_COLUMNS, MNODE_COLUMNS, READY, ClusterTable, Mnode, claim_beats, takeover_delay
 from .config import DEFAULT_CONFIG_DIR, ConfigError, load_config, parse_endpoint, rpc_thread_count
 from .epset import EpSet
 from .errors import (
     AUTH_FAILURE,
+    DB_NOT_SELECTED,
     FQDN_ERROR,
     INVALID_MSG_TYPE,
     INVALID_SHOWOBJ,
@@ -36,20 +43,28 @@ from .errors import (
     NETWORK_UNAVAIL,
     NO_RIGHTS,
     REDIRECT,
+    TIMESTAMP_OUT_OF_RANGE,
     TaosError,
     error_text,
 )
 from .protocol import (
     CONNECT,
+    CREATE_DB,
     CREATE_DNODE,
+    CREATE_TABLE,
+    DROP_DB,
     DROP_DNODE,
     HEADER_SIZE,
     HEARTBEAT,
     MNODE_SYNC,
+    QUERY,
     RETRIEVE,
     SHELL_REQUESTS,
     SHOW,
     STATUS,
+    TABLE_META,
+    USE_DB,
+    VNODE_REQUESTS,
     Message,
     ProtocolError,
     decode,
@@ -83,6 +98,8 @@ MAX_SHOWS = 64
 MAX_REFUSED_LOGGED = 256
 LOG_FILE = "taosdlog.0"
 LOG_FORMAT = "%(asctime)s.%(msecs)03d taosd %(message)s"
+MS_PER_DAY = 86_400_000
+BALANCE_AFTER_INTERVALS = 5  # a vgroup may move 5 status intervals after it was made (bnCheckVgroupReady)
 USERS = {"root": "taosdata", "monitor": "secretkey"}  # 2.0's default users (monitor: internal)
 
 
@@ -246,6 +263,7 @@ class Dnode:
         self.status_outcome: str | None = None
         self.refused_eps: set[str] = set()
         self.sync_event: asyncio.Event | None = None  # made by run(), in its event loop
+        self.started = time.monotonic()
         self.tasks: set[asyncio.Task[Any]] = set()
 
     # ---- persistence and roles
@@ -317,7 +335,10 @@ class Dnode:
     # ---- client requests (P, TCP and UDP)
 
     def handle_shell(self, message: Message, port: int) -> Message:
-        """Connect, heartbeat, show/retrieve, create/drop dnode: the master answers."""
+        """Connect, heartbeat, show/retrieve, create/drop dnode, databases and tables: the
+        master answers; submit and query: the dnode holding the vnode answers."""
+        if message.type in VNODE_REQUESTS:
+            return self._vnode_request(message, port)
         if message.type not in SHELL_REQUESTS:
             return reply(message, code=INVALID_MSG_TYPE, port=port)
         if self.mnode is None:
@@ -344,10 +365,15 @@ class Dnode:
             if rows is None:
                 raise TaosError(INVALID_SHOWOBJ)
             return {"rows": rows}
+        if message.type in (CREATE_DB, DROP_DB, USE_DB, CREATE_TABLE, TABLE_META):
+            return self._catalog_request(message)
+        if message.type == SHOW:
+            what = _field(body, "what", str)
+            if what in ("dnodes", "mnodes") and not is_root:
+                raise TaosError(NO_RIGHTS)
+            return self._show(what, str(body.get("db", "")))
         if not is_root:
             raise TaosError(NO_RIGHTS)
-        if message.type == SHOW:
-            return self._show(_field(body, "what", str))
         target = _field(body, "ep", str)
         if message.type == CREATE_DNODE:
             record = self.mnode.create_dnode(target)
@@ -359,12 +385,108 @@ class Dnode:
         self.spawn(self.push_sync(dropped=record.ep if message.type == DROP_DNODE else None))
         return {}
 
-    def _show(self, what: str) -> dict[str, Any]:
-        assert self.mnode is not None  # only the master answers (handle_shell)
+    def _catalog_request(self, message: Message) -> dict[str, Any]:
+        """Databases and tables, kept in the replicated cluster table."""
+        assert self.mnode is not None and self.table is not None  # only the master answers (handle_shell)
+        catalog, body = self.table.catalog, message.body
+        now_ms = int(time.time() * 1000)
+        if message.type == TABLE_META:
+            return self._table_meta(_field(body, "db", str), _field(body, "name", str))
+        if message.type == USE_DB:
+            catalog.use_db(_field(body, "name", str))
+            return {}
+        if message.type == CREATE_DB:
+            catalog.create_db(
+                _field(body, "name", str),
+                bool(body.get("if_not_exists")),
+                _field(body, "replica", int),
+                _field(body, "keep", int),
+                now_ms,
+            )
+        elif message.type == DROP_DB:
+            catalog.drop_db(_field(body, "name", str), bool(body.get("if_exists")))
+        else:
+            table = Table(
+                _field(body, "db", str),
+                _field(body, "name", str),
+                now_ms,
+                columns=_field(body, "columns", list),
+                tags=_field(body, "tags", list),
+                is_stable=bool(body.get("stable")),
+                using=str(body.get("using", "")),
+                tag_values=_field(body, "tag_values", list),
+            )
+            catalog.create_table(table, bool(body.get("if_not_exists")), self.mnode.dnode_loads(), self.table.version)
+            log.info("mnode: table %s.%s created, vgroup %d", table.db, table.name, table.vg_id)
+        self.table.version += 1
+        self.table_changed()
+        self.spawn(self.push_sync())
+        return {}
+
+    def _table_meta(self, db: str, name: str) -> dict[str, Any]:
+        """A table's schema and its vgroup's endpoints; a super table's child tables."""
+        assert self.table is not None  # only the master answers (handle_shell)
+        catalog = self.table.catalog
+        table = catalog.table(db, name)
+        database = catalog.database(db)
+        members = catalog.children(table) if table.is_stable else [table]
+        parts = []
+        for member in members:
+            vgroup = catalog.vgroups[member.vg_id]
+            eps = [self.table.dnodes[i].ep for i in vgroup.dnode_ids if i in self.table.dnodes]
+            parts.append({"name": member.name, "vg_id": member.vg_id, "epset": eps, "tag_values": member.tag_values})
+        return {
+            "columns": table.columns,
+            "tags": table.tags,
+            "stable": table.is_stable,
+            "keep": database.keep,
+            "days": database.days,
+            "tables": parts,
+        }
+
+    def _vnode_request(self, message: Message, port: int) -> Message:
+        """Submit and query, answered from this dnode's vnode files."""
+        user = _field(message.body, "user", str)
+        if USERS.get(user) != _field(message.body, "pass", str):
+            return reply(message, code=AUTH_FAILURE, port=port)
+        vg_id = _field(message.body, "vg_id", int)
+        rows = self.store.load_vnode(vg_id)
+        if message.type == QUERY:
+            after = message.body.get("after")
+            selected = {}
+            for name in _string_list(message.body, "tables"):
+                selected[name] = [row for row in rows.get(name, []) if after is None or row[0] > after]
+            return reply(message, {"rows": selected}, port=port)
+        name = _field(message.body, "table", str)
+        new_rows = _field(message.body, "rows", list)
+        now_ms = int(time.time() * 1000)
+        keep, days = _field(message.body, "keep", int), _field(message.body, "days", int)
+        if any(not now_ms - keep * MS_PER_DAY <= row[0] <= now_ms + days * MS_PER_DAY for row in new_rows):
+            return reply(message, code=TIMESTAMP_OUT_OF_RANGE, port=port)
+        table_rows = {row[0]: row for row in rows.get(name, [])}
+        for row in new_rows:
+            table_rows.setdefault(row[0], row)  # update 0: a timestamp already there is kept
+        rows[name] = [table_rows[ts] for ts in sorted(table_rows)]
+        self.store.save_vnode(vg_id, rows)
+        return reply(message, {"affected": len(new_rows)}, port=port)
+
+    def _show(self, what: str, db: str = "") -> dict[str, Any]:
+        assert self.mnode is not None and self.table is not None  # only the master answers (handle_shell)
+        catalog = self.table.catalog
         if what == "dnodes":
             columns, rows = DNODE_COLUMNS, self.mnode.dnode_rows()
         elif what == "mnodes":
             columns, rows = MNODE_COLUMNS, self.mnode.mnode_rows()
+        elif what == "databases":
+            columns, rows = DATABASE_COLUMNS, catalog.database_rows(len(self.table.dnodes))
+        elif not db:
+            raise TaosError(DB_NOT_SELECTED)
+        elif what == "tables":
+            columns, rows = TABLE_COLUMNS, catalog.table_rows(db)
+        elif what == "stables":
+            columns, rows = STABLE_COLUMNS, catalog.stable_rows(db)
+        elif what == "vgroups":
+            columns, rows = tuple(catalog.vgroup_columns(db)), catalog.vgroup_rows(db, self.mnode.online())
         else:
             raise TaosError(INVALID_MSG_TYPE)
         show_id, self.next_show_id = self.next_show_id, self.next_show_id + 1
@@ -546,6 +668,7 @@ class Dnode:
                 self.mnode.local_status(now, self.cores)
                 for record in self.mnode.check_timeouts(now):
                     log.info("mnode: dnode %d %s is offline: status msg timeout", record.id, record.ep)
+                self.balance(now)
                 self.table_changed()
                 # A dead or unresolvable peer must not delay the beat the live slaves wait for:
                 # a sync that has not finished within the interval is given up.
@@ -567,6 +690,17 @@ class Dnode:
                 if self.table is not None and self.dnode_id in self.table.mnode_ids():
                     log.info("mnode: no word from master dnode %d for %.0fs, taking over", self.table.master_id, delay)
                     self.become_master(takeover=True)
+
+    def balance(self, now: float) -> None:
+        """Move the monitor's vgroup off the master's dnode once others joined, as the
+        balancer does (it counts the master's mnode only: the new ones are not yet in its view)."""
+        assert self.mnode is not None and self.table is not None  # the master's work
+        if now - self.started < BALANCE_AFTER_INTERVALS * self.config.status_interval:
+            return
+        moved = self.table.catalog.balance_monitor_vgroup(self.mnode.dnode_loads([self.dnode_id]))
+        if moved is not None:
+            log.info("mnode: vgroup of the log database moved from dnode %d to dnode %d", *moved)
+            self.table.version += 1
 
     # ---- start and stop
 

@@ -13,9 +13,17 @@ COLUMN_WIDTH = 70
 
 
 def masked(text: str) -> str:
-    """Shell text with what changes from run to run masked: timings, timestamps, vnode and core counts."""
+    """Shell text with what changes from run to run masked: timings, timestamps, vnode and core
+    counts, the dnode of a vgroup (placement follows the balancer's timing), table uids (their
+    low bits are random) and the monitor database's table count (each dnode's monitor adds its
+    table when it gets to it)."""
     text = re.sub(r"\(\d+\.\d{6}s\)", "(T s)", text)
     text = re.sub(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d{3}", "YYYY-MM-DD hh:mm:ss.mmm", text)
+    text = re.sub(r"\b\d{15,17}\b", "UID", text)
+    # show vgroups rows: | vgId | tables | status | onlines | v1_dnode | (where the balancer put it)
+    text = re.sub(r"^(\s+\d+ \|\s+\d+ \| \w+\s+\|\s+\d+ \|)\s+\d+ \|", r"\1        D |", text, flags=re.MULTILINE)
+    # show databases: | log | created_time | ntables |
+    text = re.sub(r"^( log +\| [^|]+\|)\s+\d+ \|", r"\1           N |", text, flags=re.MULTILINE)
     # show dnodes rows: | id | end_point | vnodes | cores | ...
     return re.sub(r"^(\s+\d+ \|\s+\S+\s+\|)\s+\d+ \|\s+\d+ \|", r"\1      V |      C |", text, flags=re.MULTILINE)
 

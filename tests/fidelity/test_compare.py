@@ -38,3 +38,23 @@ def test_equal_cells_have_no_difference_and_a_slow_retry_is_one():
 def test_a_different_text_is_shown_side_by_side():
     (difference,) = compare([outcome("ready\n")], [outcome("offline\n")])
     assert "ready" in difference.detail and "offline" in difference.detail and "|" in difference.detail
+
+
+def test_masking_hides_uids_and_the_monitor_databases_table_count():
+    row = " t1                             | 2026-12-02 14:12:22.230 |       3 |                                |       844424946915942 |           1 |           3 |"
+    assert "UID" in masked(row) and "844424946915942" not in masked(row)
+    log = " log                            | 2026-12-02 14:12:04.599 |           6 |           1 |       1 |"
+    assert (
+        masked(log)
+        == " log                            | YYYY-MM-DD hh:mm:ss.mmm |           N |           1 |       1 |"
+    )
+    user = " db2                            | 2026-12-02 14:13:07.722 |           1 |           1 |       1 |"
+    assert (
+        masked(user)
+        == " db2                            | YYYY-MM-DD hh:mm:ss.mmm |           1 |           1 |       1 |"
+    )
+
+
+def test_masking_hides_where_a_vgroup_was_placed():
+    row = "           3 |           2 | ready    |           1 |        2 | master    |"
+    assert masked(row) == "           3 |           2 | ready    |           1 |        D | master    |"

@@ -17,6 +17,7 @@ from .compare import compare
 
 pytestmark = pytest.mark.root  # builds real namespaces and a real dockerd
 
+RUN_TIMEOUT_S = 1800  # the real shell takes 1-1.5 s a cell: the fidelity scenario's ~280 cells take ~13 min
 SCENARIOS = {
     "fidelity": REPO / "tests" / "fidelity" / "tdengine-fidelity.yaml",
     "takeover": REPO / "tests" / "fidelity" / "tdengine-takeover.yaml",
@@ -27,8 +28,10 @@ SCENARIOS = {
 def runs(request, tdengine_home, tmp_path_factory) -> tuple[LabRun, LabRun]:
     """The scenario replayed with the emulated and with the real TDengine."""
     scenario = SCENARIOS[request.param]
-    emulated = run_lab(scenario, tmp_path_factory.mktemp("emulated"))
-    real = run_lab(scenario, tmp_path_factory.mktemp("real"), "--tdengine-home", str(tdengine_home))
+    emulated = run_lab(scenario, tmp_path_factory.mktemp("emulated"), timeout=RUN_TIMEOUT_S)
+    real = run_lab(
+        scenario, tmp_path_factory.mktemp("real"), "--tdengine-home", str(tdengine_home), timeout=RUN_TIMEOUT_S
+    )
     for run in (emulated, real):
         assert run.run_dir is not None, run.stdout + run.stderr
     return emulated, real

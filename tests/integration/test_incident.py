@@ -56,7 +56,21 @@ def test_replay_exits_0_with_the_expected_matrix(incident):
     assert not failing["ok"] and failing["met"]
     assert failing["exit_code"] == 0, "taos -s exits 0 after a failed query: success is judged from the output"
     assert "DB error: Unable to establish connection" in failing["output"]
-    assert "expectations met: 16/16" in incident.stdout
+    assert "expectations met: 28/28" in incident.stdout
+
+
+def test_the_remote_client_connects_but_cannot_operate_on_the_data(incident):
+    for variant in ("original", "fixed"):
+        for step in ("create-database", "create-table", "insert", "select"):
+            assert incident.outcome(variant, "win-client", step)["ok"], (variant, step)
+    assert "Query OK, 1 row(s) in set" in incident.outcome("original", "win-client", "select")["output"]
+    for step in ("insert", "select"):
+        failing = incident.outcome("original", "remote-client", step)
+        assert not failing["ok"] and failing["met"] and failing["exit_code"] == 0, step
+        assert "DB error: Unable to establish connection" in failing["output"], failing["output"]
+        assert incident.outcome("fixed", "remote-client", step)["ok"], step
+    rows = incident.outcome("fixed", "remote-client", "select")["output"]
+    assert "Query OK, 2 row(s) in set" in rows and "10.30000" in rows and "12.60000" in rows
 
 
 def test_clients_saw_three_ready_dnodes_with_each_configuration(incident):
@@ -95,6 +109,18 @@ def test_explanation_of_the_failing_cell_is_derived_from_observations(incident):
     assert "refused (RST from 10.0.31.2:6030)" in cell
     for local in ("127.0.", "DNS", "loopback"):  # every node resolves its own name from its hosts file
         assert local not in cell, cell
+
+
+def test_explanation_of_the_failing_insert_names_the_handed_endpoints(incident):
+    run = RunDir(incident.run_dir)
+    failing = next(
+        o for o in run.outcomes if (o["variant"], o["node"], o["step"]) == ("original", "remote-client", "insert")
+    )
+    explanation = explain_outcome(run, failing)
+    tcp = [a for a in explanation.attempts if a.protocol == "tcp"]
+    assert tcp and all((a.dst, a.dport) == ("10.0.31.2", 6030) for a in tcp), tcp
+    assert tcp[0].endpoints == ["taosnode1:6030", "taosnode2:6030", "taosnode3:6030"]
+    assert tcp[0].answers == ["refused (RST from 10.0.31.2:6030)"]
 
 
 def test_results_folder_holds_everything_a_user_gets(incident):

@@ -124,10 +124,11 @@ def wait_until(predicate, timeout, step=0.2):
 
 
 def normalise(text, ports=()):
-    """Mask what changes between runs: timings, timestamps, cores, ports (as PORT1...)."""
+    """Mask what changes between runs: timings, timestamps, vnodes (where the balancer put the
+    log database's vgroup), cores, ports (as PORT1...)."""
     text = re.sub(r"\(\d+\.\d{6}s\)", "(0.000000s)", text)
     text = re.sub(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d{3}", "YYYY-MM-DD hh:mm:ss.mmm", text)
-    text = re.sub(r"^(\s+\d+ \| .{30} \|\s+\d+ \|)\s+\d+ \|", r"\1      N |", text, flags=re.M)
+    text = re.sub(r"^(\s+\d+ \| .{30} \|)\s+\d+ \|\s+\d+ \|", r"\1      V |      N |", text, flags=re.M)
     for index, port in enumerate(ports, start=1):
         text = text.replace(str(port), f"PORT{index}")
     return text

@@ -17,7 +17,8 @@ def make_mnode(num_of_mnodes=3, now=100.0):
 
 def test_first_deploy_is_a_single_ready_dnode_with_the_master_mnode():
     mnode = make_mnode()
-    assert mnode.dnode_rows() == [[1, "taosnode1:6030", 0, 2, "ready", "any", 1000, ""]]
+    # the monitor's log database has its vgroup on the first dnode
+    assert mnode.dnode_rows() == [[1, "taosnode1:6030", 1, 2, "ready", "any", 1000, ""]]
     assert mnode.mnode_rows() == [[1, "taosnode1:6030", "master", 1000]]
     assert mnode.shell_epset() == ([], 0)  # a single-dnode cluster hands out no endpoints
 

@@ -111,10 +111,10 @@ def test_connect_replaces_the_endpoint_set_with_the_mnodes(cluster):
 
 
 def test_interactive_session(cluster):
-    result = cluster.taos(stdin="show mnodes;\nselect\n server_version();\nshow x;\nquit\n")
+    result = cluster.taos(stdin="show mnodes;\nselect\n server_version();\nselec x;\nquit\n")
     assert result.returncode == 0
     assert normalise(result.stdout, cluster.ports) == golden("interactive.stdout")
-    assert normalise(result.stderr) == '\nDB error: syntax error near "x;" (0.000000s)\n'
+    assert normalise(result.stderr) == '\nDB error: syntax error near "selec x;" (0.000000s)\n'
 
 
 @pytest.mark.parametrize(
