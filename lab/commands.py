@@ -3,11 +3,18 @@
 Every command the lab runs, in the root namespace or inside a node, goes through a
 CommandRunner, which records where it ran, the argument list, the exit status, the
 output and how long it took. A failed build command raises BuildError carrying all of it.
+
+A command is bounded by its timeout whatever it starts: its output is read (poll on the
+pipes and a pidfd) until the program exits or the timeout passes, its process group is
+killed either way, and output still held open by a child that left the group (a
+daemon, `setsid -f ...`) is read for at most GRACE_S more.
 """
 
 from __future__ import annotations
 
 import os
+import select
+import selectors
 import shlex
 import signal
 import subprocess
@@ -18,6 +25,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .errors import BuildError
+
+GRACE_S = 0.2  # after the program ended, how long output its escaped children still hold open is read
+READ_CHUNK = 1 << 16
 
 
 @dataclass(frozen=True)
@@ -73,10 +83,91 @@ class Transcript:
 
 
 def _kill_group(process: subprocess.Popen) -> None:
+    """SIGKILL `process` and its process group (its own: it leads a session); call before reaping it.
+
+    The process itself is signalled too: just started, it may not have made its session yet.
+    """
+    if process.returncode is not None:  # reaped: its pid may be another process's by now
+        return
+    for kill in (os.kill, os.killpg):  # not Popen.kill, which would reap it first
+        try:
+            kill(process.pid, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            pass
+
+
+def _drain(fd: int, into: list[bytes]) -> None:
+    """Read what a pipe holds right now, without waiting for more."""
+    os.set_blocking(fd, False)
     try:
-        os.killpg(process.pid, signal.SIGKILL)
-    except (ProcessLookupError, PermissionError):
+        while data := os.read(fd, READ_CHUNK):
+            into.append(data)
+    except BlockingIOError:
         pass
+
+
+def _collect(process: subprocess.Popen, input: bytes | None, deadline: float) -> tuple[bytes, bytes, bool]:
+    """Feed `input`, read stdout and stderr until the program ends or `deadline` passes; kill its
+    process group either way. Return (stdout, stderr, timed out)."""
+    assert process.stdout is not None and process.stderr is not None
+    out_fd, err_fd = process.stdout.fileno(), process.stderr.fileno()
+    chunks: dict[int, list[bytes]] = {out_fd: [], err_fd: []}
+    pending = memoryview(input or b"")
+    pidfd = os.pidfd_open(process.pid)
+    timed_out = exited = False
+    stop_at = deadline
+    with selectors.DefaultSelector() as selector:
+        selector.register(pidfd, selectors.EVENT_READ)
+        for fd in chunks:
+            selector.register(fd, selectors.EVENT_READ)
+        if process.stdin is not None:
+            if pending:
+                selector.register(process.stdin.fileno(), selectors.EVENT_WRITE)
+            else:
+                process.stdin.close()
+        try:
+            while not exited or any(fd in chunks for fd in selector.get_map()):
+                now = time.monotonic()
+                if now >= stop_at:
+                    if exited or timed_out:  # a child outside the group holds the pipes, or the kill did not land
+                        break
+                    timed_out = True
+                    _kill_group(process)
+                    stop_at = now + GRACE_S
+                    continue
+                for key, _ in selector.select(stop_at - now):
+                    fd = key.fd
+                    if fd == pidfd:  # the program ended; its pid stays reserved until it is reaped below
+                        selector.unregister(pidfd)
+                        exited = True
+                        _kill_group(process)  # what it left running in its group (`sleep 60 &`)
+                        stop_at = time.monotonic() + GRACE_S
+                    elif fd in chunks:
+                        data = os.read(fd, READ_CHUNK)
+                        if data:
+                            chunks[fd].append(data)
+                        else:
+                            selector.unregister(fd)
+                    else:
+                        try:
+                            written = os.write(fd, pending[: select.PIPE_BUF])
+                        except BrokenPipeError:
+                            written = len(pending)
+                        pending = pending[written:]
+                        if not pending:
+                            selector.unregister(fd)
+                            process.stdin.close()  # type: ignore[union-attr]
+        finally:
+            os.close(pidfd)
+    for fd, into in chunks.items():
+        _drain(fd, into)
+    if process.stdin is not None and not process.stdin.closed:
+        process.stdin.close()
+    process.stdout.close()
+    process.stderr.close()
+    _kill_group(process)
+    process.wait()
+    return b"".join(chunks[out_fd]), b"".join(chunks[err_fd]), timed_out
 
 
 class CommandRunner:
@@ -117,13 +208,8 @@ class CommandRunner:
             stderr=subprocess.PIPE,
             env=self.env,
         )
-        timed_out = False
         try:
-            out, err = process.communicate(input=input, timeout=timeout)
-        except subprocess.TimeoutExpired:
-            timed_out = True
-            _kill_group(process)
-            out, err = process.communicate()
+            out, err, timed_out = _collect(process, input, started + timeout)
         except BaseException:
             _kill_group(process)
             process.wait()

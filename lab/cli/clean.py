@@ -15,8 +15,9 @@ def add_to(commands: argparse._SubParsersAction) -> argparse.ArgumentParser:
     clean = commands.add_parser(
         "clean",
         help="remove what crashed or killed runs left behind",
-        description="Remove what crashed or killed runs left behind (from their journals). "
-        "Runs still in progress are left alone.",
+        description="Remove what crashed or killed runs left behind (from their journals): processes, "
+        "everything in their nodes' namespaces, their Docker engines' cgroups, mounts and folders. "
+        "Runs still in progress are left alone. Exit status 1 names what could not be removed.",
     )
     clean.add_argument("--run", metavar="ID", help="only this run (the id in its journal's name)")
     add_remote_options(clean)
@@ -24,7 +25,9 @@ def add_to(commands: argparse._SubParsersAction) -> argparse.ArgumentParser:
 
 
 def execute(args: argparse.Namespace) -> int:
-    """0 when cleaned (or nothing to clean), 3 when not root."""
+    """0 when everything of the dead runs is gone (or nothing was left), 1 when something could
+    not be removed (each named; its journal is kept for another try), 3 when not root,
+    130 when interrupted (the run being cleaned is finished first)."""
     from ..deploy.journal import clean, journals
 
     if os.geteuid() != 0:
@@ -34,12 +37,22 @@ def execute(args: argparse.Namespace) -> int:
         raise InvalidInput(
             f"no journal of a run '{args.run}'; runs with journals: {', '.join(p.stem for p in journals()) or 'none'}"
         )
-    cleaned = clean(args.run)
-    for run_id, done in cleaned:
-        out.print(f"run {run_id}: " + ("; ".join(done) if done else "nothing was left"))
-    live = [p.stem for p in journals()]
+    try:
+        cleaned = clean(args.run)
+    except KeyboardInterrupt:
+        err.print("interrupted: the run being cleaned was finished; `lab clean` again cleans the rest")
+        return ExitStatus.INTERRUPTED
+    for run in cleaned:
+        out.print(f"run {run.run_id}: " + ("; ".join(run.done) if run.done else "nothing was left"), markup=False)
+        if run.left:
+            err.print(f"run {run.run_id}: could not remove: {'; '.join(run.left)}", markup=False)
+    stuck = {run.run_id for run in cleaned if run.left}
+    live = [p.stem for p in journals() if p.stem not in stuck]
     if live:
         out.print(f"still running (left alone): {', '.join(live)}")
     if not cleaned and not live:
         out.print("nothing to clean")
+    if stuck:
+        err.print(f"not everything could be removed (journals kept: {', '.join(sorted(stuck))})", markup=False)
+        return ExitStatus.UNMET
     return ExitStatus.OK

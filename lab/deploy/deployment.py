@@ -1,7 +1,8 @@
 """Build one variant's deployment (network, Docker engines, containers, captures) and tear it down.
 
 Everything created is registered for undoing the moment it exists, so teardown removes
-exactly what this run made, in reverse order, also after an error or Ctrl-C.
+exactly what this run made, in reverse order, also after an error or Ctrl-C; SIGINT and
+SIGTERM wait until the teardown is done (lab.deploy.signals).
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from ..steps.probe import probe_argv
 from .docker import DockerEngine
 from .journal import Journal
 from .network import Network
+from .signals import HURRY, deferred_signals
 
 CAPTURE_READY_TIMEOUT_S = 10
 READY_TIMEOUT_S = 60
@@ -65,14 +67,18 @@ class Deployment:
         try:
             self._build()
         except BaseException:
-            self._undo.close()
+            with deferred_signals(self.progress):
+                self.progress("build stopped: tearing down what was built ...")
+                self._undo.close()
             raise
         return self
 
     def __exit__(self, *exc_info) -> None:
-        started = time.monotonic()
-        self._undo.close()
-        self.progress(f"torn down in {time.monotonic() - started:.1f}s")
+        with deferred_signals(self.progress):
+            started = time.monotonic()
+            self.progress("tearing down ...")
+            self._undo.close()
+            self.progress(f"torn down in {time.monotonic() - started:.1f}s")
 
     def _timed(self, phase: str | None, label: str, action: Callable[[], object]) -> None:
         """Run `action` with progress lines; add its time to `phase` of phases_s (None: not a phase)."""
@@ -134,6 +140,10 @@ class Deployment:
             self.versions["docker"] = engine.server_version
             self._timed("image", f"{host.name}: base image", engine.load_base_image)
             self._timed("docker_networks", f"{host.name}: {len(host.networks)} network(s)", engine.create_networks)
+            # a captured Docker host is also captured on its bridges: they show NAT's translation
+            if any(capture.node == host.name for capture in self.variant.captures):
+                for network in host.networks:
+                    self._start_capture(model.Capture(host.name, network.bridge))
             for container in host.containers:
                 self.container_host[container.name] = host.name
             if host.containers:
@@ -260,7 +270,7 @@ class Deployment:
     def _stop_capture(self, process: subprocess.Popen, capture: model.Capture) -> None:
         process.send_signal(signal.SIGTERM)
         try:
-            _, err = process.communicate(timeout=10)
+            _, err = process.communicate(timeout=0 if HURRY.is_set() else 10)
         except subprocess.TimeoutExpired:
             process.kill()
             _, err = process.communicate()

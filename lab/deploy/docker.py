@@ -3,8 +3,10 @@
 dockerd is started with `nsenter --net=<node netns>` (not `ip netns exec`, which remounts
 /sys and hides the cgroups), with its own data-root, exec-root, socket, pidfile and
 containerd namespace: its bridges, veths and iptables rules exist only in that node, and
-it never touches another Docker on the machine. Networks, containers and published ports
-are made with the docker CLI, exactly as a user would.
+it never touches another Docker on the machine. Its containers go into a cgroup of their own,
+`lab-<run>-<host>` (journaled before dockerd starts), so what a dead engine left (a
+container's processes, `runc init`, the cgroup folders) is found by that name and removed.
+Networks, containers and published ports are made with the docker CLI, exactly as a user would.
 """
 
 from __future__ import annotations
@@ -22,13 +24,15 @@ from ..commands import CommandRunner, Transcript
 from ..errors import BuildError
 from ..scenario import model
 from ..software import container_mounts, node_environment, software_files
-from .journal import Journal, same_process
+from .journal import Journal, remove_cgroup, same_process
+from .signals import HURRY
 
 BASE_IMAGE = "lab-base:1"
 CACHE_DIR = Path(os.environ.get("LAB_CACHE_DIR", "/var/cache/lab"))
 DAEMON_START_TIMEOUT_S = 30
 SOCKET_POLL_S = 0.01
 CONTAINERD_STOP_TIMEOUT_S = 10
+DAEMON_STOP_TIMEOUT_S = 20
 
 
 def base_image_tar() -> bytes:
@@ -123,6 +127,7 @@ class DockerEngine:
         self.process: subprocess.Popen | None = None
         self.server_version = ""
         self.containerd: tuple[int, str] | None = None  # (pid, start time) of dockerd's containerd
+        self.cgroup = f"lab-{run_id}-{host.name}"  # the containers' cgroup parent, in every hierarchy
         env = {
             "PATH": os.environ.get("PATH", "/usr/sbin:/usr/bin:/sbin:/bin"),
             "DOCKER_HOST": f"unix://{self.socket}",
@@ -161,9 +166,14 @@ class DockerEngine:
             f"{namespace}-plugins",
             "--bridge",
             "none",
+            "--exec-opt",
+            "native.cgroupdriver=cgroupfs",
+            "--cgroup-parent",
+            f"/{self.cgroup}",
         ]
         if not self.host.userland_proxy:
             argv.append("--userland-proxy=false")
+        self.journal.cgroup(self.cgroup)
         self.process = self.cli.start(argv, stdout=log, stderr=subprocess.STDOUT)
         self.journal.process(self.process.pid, f"dockerd of {self.host.name}")
         log.close()
@@ -284,13 +294,16 @@ class DockerEngine:
                 self.docker("rm", "--force", "--volumes", *names, check=False, timeout=120)
             self._stop_containerd()
             self.process.send_signal(signal.SIGTERM)
-            try:
-                self.process.wait(timeout=20)
-            except subprocess.TimeoutExpired:
+            deadline = time.monotonic() + DAEMON_STOP_TIMEOUT_S
+            while self.process.poll() is None and time.monotonic() < deadline and not HURRY.is_set():
+                time.sleep(SOCKET_POLL_S)
+            if self.process.poll() is None:
                 os.killpg(self.process.pid, signal.SIGKILL)
                 self.process.wait()
         self.transcript.write(f"[{self.host.name}] dockerd stopped (exit {self.process.returncode})")
         self.process = None
+        for line in remove_cgroup(self.cgroup):
+            self.transcript.write(f"[{self.host.name}] {line}")
 
     def _drop_firewall_rules(self) -> None:
         """Flush the nat and filter tables of dockerd's namespace before its containers are removed.

@@ -3,23 +3,38 @@
 Normal teardown undoes a deployment through its own stack; the journal is what makes a
 crashed or killed run cleanable afterwards (`python -m lab clean`, and at the start of
 every run). Each record is one JSON line, flushed and fsynced. Processes are identified by
-pid *and* start time, namespaces by inode, folders by path: nothing is ever matched by a
-name pattern, nothing killed by name.
+pid *and* start time, network namespaces by inode *and* cookie (a number the kernel never
+hands out twice), folders by path, cgroups by their run-unique name: nothing is ever
+matched by a name pattern, nothing killed by name.
+
+Undoing a node ends every process left in its network namespace, also when the node's
+own shell is gone (a daemon a step started keeps the namespace alive). Undoing a cgroup
+ends every process in it (a container's, `runc init`) and removes its folders in every
+cgroup hierarchy.
 """
 
 from __future__ import annotations
 
+import ctypes
 import json
 import os
 import shutil
 import signal
+import socket
 import subprocess
+import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from .signals import HURRY, deferred_signals
+
 STATE_DIR = Path(os.environ.get("LAB_STATE_DIR", "/var/lib/lab")) / "runs"
 TERM_WAIT_S = 20
+KILL_WAIT_S = 5
+CGROUP_ROOT = Path("/sys/fs/cgroup")
+_CLONE_NEWNET = 0x40000000
+_SO_NETNS_COOKIE = 71  # <asm-generic/socket.h>, Linux 5.14
 
 
 def start_time(pid: int) -> str | None:
@@ -45,6 +60,35 @@ def netns_inode(pid: int) -> int | None:
         return None
 
 
+def netns_cookie(pid: int) -> int | None:
+    """The cookie of the network namespace of `pid`: unlike its inode, never reused by a later namespace.
+
+    Read from a socket made in that namespace by a thread of its own (setns moves only the
+    calling thread); None when `pid` is gone or the kernel has no cookies.
+    """
+    found: list[int] = []
+
+    def probe() -> None:
+        try:
+            fd = os.open(f"/proc/{pid}/ns/net", os.O_RDONLY)
+        except OSError:
+            return
+        try:
+            if ctypes.CDLL(None, use_errno=True).setns(fd, _CLONE_NEWNET) != 0:
+                return
+            with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as probe_socket:
+                found.append(int.from_bytes(probe_socket.getsockopt(socket.SOL_SOCKET, _SO_NETNS_COOKIE, 8), "little"))
+        except OSError:
+            return
+        finally:
+            os.close(fd)
+
+    thread = threading.Thread(target=probe, name=f"netns-cookie-{pid}")
+    thread.start()
+    thread.join()
+    return found[0] if found else None
+
+
 def processes_in_netns(inode: int) -> list[int]:
     """Pids of the processes whose network namespace is `inode`."""
     found = []
@@ -58,6 +102,28 @@ def processes_in_netns(inode: int) -> list[int]:
     return found
 
 
+def end_netns_processes(inode: int, cookie: int | None, spare: int | None = None) -> list[int]:
+    """SIGKILL every process in the network namespace `inode` (but `spare`) and wait until they are
+    gone; return their pids. Nothing is done unless the namespace there now has `cookie` (an
+    inode can be another, newer namespace's), or, with no cookie known, unless `spare` (a live
+    process of the run, whose presence proves the namespace is the run's) is in it."""
+    pids = processes_in_netns(inode)
+    if not pids:
+        return []
+    if cookie is not None:
+        if next((c for c in map(netns_cookie, pids) if c is not None), None) != cookie:
+            return []
+    elif spare is None or spare not in pids:
+        return []
+    ended = []
+    for pid in pids:
+        started = start_time(pid)
+        if pid != spare and pid != os.getpid() and started is not None:
+            _stop(pid, started, signal.SIGKILL, wait_s=KILL_WAIT_S)
+            ended.append(pid)
+    return ended
+
+
 def _stop(pid: int, started: str, sig=signal.SIGTERM, wait_s: float = TERM_WAIT_S) -> None:
     if not same_process(pid, started):
         return
@@ -66,7 +132,7 @@ def _stop(pid: int, started: str, sig=signal.SIGTERM, wait_s: float = TERM_WAIT_
     except ProcessLookupError:
         return
     deadline = time.monotonic() + wait_s
-    while same_process(pid, started) and time.monotonic() < deadline:
+    while same_process(pid, started) and time.monotonic() < deadline and not HURRY.is_set():
         time.sleep(0.05)
     if same_process(pid, started):
         try:
@@ -98,7 +164,83 @@ def unmount_below(path: str) -> None:
     prefix = path.rstrip("/") + "/"
     mounts = [line.split()[4] for line in Path("/proc/self/mountinfo").read_text().splitlines()]
     for target in sorted((m for m in mounts if m.startswith(prefix)), key=len, reverse=True):
-        subprocess.run(["umount", "--lazy", target], capture_output=True)
+        subprocess.run(["umount", "--lazy", target], capture_output=True, start_new_session=True)
+
+
+def cgroup_folders(name: str) -> list[Path]:
+    """The folders of the cgroup `name` (a top-level one) in every cgroup hierarchy of the machine."""
+    found = []
+    for line in Path("/proc/self/mountinfo").read_text().splitlines():
+        fields = line.split()
+        fstype = fields[fields.index("-") + 1]
+        if fstype in ("cgroup", "cgroup2") and Path(fields[4]).is_relative_to(CGROUP_ROOT):
+            folder = Path(fields[4]) / name
+            if folder.is_dir():
+                found.append(folder)
+    return found
+
+
+def _cgroup_pids(folder: Path) -> set[int]:
+    pids = set()
+    for directory, _, _ in os.walk(folder):
+        try:
+            pids.update(int(pid) for pid in Path(directory, "cgroup.procs").read_text().split())
+        except OSError:
+            continue
+    return pids
+
+
+def remove_cgroup(name: str) -> list[str]:
+    """End every process in the cgroup `name` (in every hierarchy, with its sub-cgroups) and remove
+    its folders, deepest first; return what was done. A process is signalled through a pidfd
+    opened while it is listed in the cgroup, so a reused pid is never hit."""
+    done = []
+    folders = cgroup_folders(name)
+    deadline = time.monotonic() + KILL_WAIT_S
+    while folders and time.monotonic() < deadline:
+        pids = set().union(*(_cgroup_pids(folder) for folder in folders))
+        if not pids:
+            break
+        for pid in sorted(pids):
+            try:
+                pidfd = os.pidfd_open(pid)
+            except OSError:
+                continue
+            try:
+                if any(pid in _cgroup_pids(folder) for folder in folders):
+                    signal.pidfd_send_signal(pidfd, signal.SIGKILL)
+                    done.append(f"killed pid {pid} (in cgroup {name})")
+            except OSError:
+                pass
+            finally:
+                os.close(pidfd)
+        time.sleep(0.05)
+    removed = False
+    for folder in folders:
+        for directory, _, _ in sorted(os.walk(folder), key=lambda entry: len(entry[0]), reverse=True):
+            try:
+                os.rmdir(directory)
+                removed = True
+            except OSError:
+                continue
+    if removed:
+        done.append(f"removed cgroup {name}")
+    return done
+
+
+def remove_folder(path: str) -> list[str]:
+    """Remove a folder the run owns entirely: stop the processes that use it, unmount what is
+    mounted below it, delete it; return what was done."""
+    done = []
+    for pid in processes_using(path):
+        started = start_time(pid)
+        if started:
+            _stop(pid, started)
+            done.append(f"stopped pid {pid} (it used {path})")
+    unmount_below(path)
+    shutil.rmtree(path, ignore_errors=True)
+    done.append(f"removed {path}")
+    return done
 
 
 @dataclass
@@ -130,9 +272,16 @@ class Journal:
         self.record("process", pid=pid, started=started, what=what)
         return started
 
-    def node(self, pid: int, name: str) -> None:
-        """Journal a node: its shell process and its network namespace."""
-        self.record("node", pid=pid, started=start_time(pid), netns=netns_inode(pid), name=name)
+    def node(self, pid: int, name: str) -> tuple[int | None, int | None]:
+        """Journal a node: its shell process and its network namespace; return the namespace's
+        identity (inode, cookie)."""
+        netns, cookie = netns_inode(pid), netns_cookie(pid)
+        self.record("node", pid=pid, started=start_time(pid), netns=netns, cookie=cookie, name=name)
+        return netns, cookie
+
+    def cgroup(self, name: str) -> None:
+        """Journal a cgroup (a top-level name unique to the run) before anything is put in it."""
+        self.record("cgroup", name=name)
 
     def folder(self, path: Path) -> None:
         """Journal a folder the run owns entirely."""
@@ -169,8 +318,14 @@ def leftovers(records: list[dict]) -> list[str]:
     for record in records:
         if record["kind"] in ("process", "node") and same_process(record["pid"], record["started"]):
             left.append(f"{record['kind']} {record.get('what') or record.get('name')} (pid {record['pid']})")
+        elif record["kind"] == "node" and record.get("cookie") is not None:
+            pids = processes_in_netns(record["netns"])
+            if pids and next((c for c in map(netns_cookie, pids) if c is not None), None) == record["cookie"]:
+                left.append(f"{len(pids)} process(es) in the network namespace of node {record['name']} (pids {pids})")
         elif record["kind"] == "folder" and Path(record["path"]).exists():
             left.append(f"folder {record['path']}")
+        elif record["kind"] == "cgroup" and cgroup_folders(record["name"]):
+            left.append(f"cgroup {record['name']} ({', '.join(map(str, cgroup_folders(record['name'])))})")
     return left
 
 
@@ -182,23 +337,18 @@ def undo(records: list[dict]) -> list[str]:
         if kind == "process" and same_process(record["pid"], record["started"]):
             _stop(record["pid"], record["started"])
             done.append(f"stopped {record['what']} (pid {record['pid']})")
-        elif kind == "node" and same_process(record["pid"], record["started"]):
-            for pid in processes_in_netns(record["netns"]):
-                if pid != record["pid"]:
-                    started = start_time(pid)
-                    if started:
-                        _stop(pid, started, signal.SIGKILL, wait_s=2)
-            _stop(record["pid"], record["started"], signal.SIGKILL, wait_s=2)
-            done.append(f"removed node {record['name']} (pid {record['pid']})")
+        elif kind == "node":
+            shell = record["pid"] if same_process(record["pid"], record["started"]) else None
+            ended = end_netns_processes(record["netns"], record.get("cookie"), spare=shell)
+            if ended:
+                done.append(f"ended {len(ended)} process(es) in node {record['name']} (pids {ended})")
+            if shell is not None:
+                _stop(record["pid"], record["started"], signal.SIGKILL, wait_s=KILL_WAIT_S)
+                done.append(f"removed node {record['name']} (pid {record['pid']})")
+        elif kind == "cgroup":
+            done += remove_cgroup(record["name"])
         elif kind == "folder" and Path(record["path"]).exists():
-            for pid in processes_using(record["path"]):
-                started = start_time(pid)
-                if started:
-                    _stop(pid, started)
-                    done.append(f"stopped pid {pid} (it used {record['path']})")
-            unmount_below(record["path"])
-            shutil.rmtree(record["path"], ignore_errors=True)
-            done.append(f"removed {record['path']}")
+            done += remove_folder(record["path"])
     return done
 
 
@@ -207,8 +357,18 @@ def journals() -> list[Path]:
     return sorted(STATE_DIR.glob("*.jsonl")) if STATE_DIR.exists() else []
 
 
-def clean(run_id: str | None = None) -> list[tuple[str, list[str]]]:
-    """Undo dead runs (all, or the one with `run_id`); live runs are left alone."""
+@dataclass(frozen=True)
+class Cleaned:
+    """What cleaning one dead run did, and what of it could not be removed (its journal is then kept)."""
+
+    run_id: str
+    done: list[str]
+    left: list[str]
+
+
+def clean(run_id: str | None = None) -> list[Cleaned]:
+    """Undo dead runs (all, or the one with `run_id`); live runs are left alone. Signals wait
+    until a run's undoing is done. A run whose objects are all gone loses its journal."""
     cleaned = []
     for path in journals():
         if run_id and path.stem != run_id:
@@ -216,6 +376,10 @@ def clean(run_id: str | None = None) -> list[tuple[str, list[str]]]:
         records = read(path)
         if is_live(records):
             continue
-        cleaned.append((path.stem, undo(records)))
-        path.unlink(missing_ok=True)
+        with deferred_signals():
+            done = undo(records)
+            left = leftovers(records)
+            if not left:
+                path.unlink(missing_ok=True)
+        cleaned.append(Cleaned(path.stem, done, left))
     return cleaned

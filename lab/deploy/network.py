@@ -5,7 +5,8 @@ controller); every node is a Mininet host with private network and mount namespa
 node's interface on a subnet is named after the subnet (`lan`), the switch port after the
 node. Each node gets a private /etc (an overlay over the machine's), holding its own hosts
 file, resolv.conf and files, so the normal resolver in that node reads them.
-Nothing is created in the root namespace.
+Nothing is created in the root namespace. Stopping the network ends every process left in
+a node's network namespace (a daemon a step started), so no namespace outlives the run.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from ..commands import CommandRunner, Transcript
 from ..errors import BuildError
 from ..scenario import model
 from ..software import software_files
-from .journal import Journal
+from .journal import Journal, end_netns_processes
 
 WINDOWS_SYSCTLS = {"net.ipv4.ip_default_ttl": "128", "net.ipv4.tcp_syn_retries": "2"}
 
@@ -108,6 +109,7 @@ class Network:
         self.env = env
         self.net: Mininet | None = None
         self.hosts: dict[str, Host] = {}
+        self.namespaces: list[tuple[int, int | None, int]] = []  # every node's netns: inode, cookie, shell pid
 
     def build(self) -> None:
         """Create namespaces, bridges and links, then configure every node."""
@@ -116,11 +118,11 @@ class Network:
         switches = {}
         for subnet in self.deployment.subnets:
             switch = self.net.addSwitch(f"sw:{subnet.name}", cls=BridgeSwitch, bridge=subnet.name)
-            self.journal.node(switch.pid, f"switch {subnet.name}")
+            self._journal_node(switch, f"switch {subnet.name}")
             switches[subnet.name] = switch
         for node in self.deployment.nodes:
             host = self.net.addHost(f"{node.name}", cls=LabHost, ip=None)
-            self.journal.node(host.pid, node.name)
+            self._journal_node(host, node.name)
             self.hosts[node.name] = host
             for interface in node.interfaces:
                 self.net.addLink(host, switches[interface.subnet], intfName1=interface.subnet, intfName2=node.name)
@@ -128,6 +130,11 @@ class Network:
         self.net.start()
         for node in self.deployment.nodes:
             self._configure(node)
+
+    def _journal_node(self, node: Host, name: str) -> None:
+        inode, cookie = self.journal.node(node.pid, name)
+        if inode is not None:
+            self.namespaces.append((inode, cookie, node.pid))
 
     def runner(self, node_name: str) -> CommandRunner:
         """Runs programs in the node called `node_name`, with the lab's environment."""
@@ -200,7 +207,13 @@ class Network:
             )
 
     def stop(self) -> None:
-        """Stop every node and switch; their namespaces, links and mounts go with them."""
+        """End whatever still runs in the nodes' network namespaces (a daemon a step started), then
+        stop every node and switch; the namespaces, links and mounts go with them."""
+        for inode, cookie, shell in self.namespaces:
+            ended = end_netns_processes(inode, cookie, spare=shell)
+            if ended:
+                self.transcript.write(f"ended {len(ended)} process(es) left in a node's network namespace: {ended}")
+        self.namespaces = []
         if self.net is not None:
             self.net.stop()
             self.net = None
