@@ -275,7 +275,7 @@ def scale_run(n: int, mode: str, directory: Path, log: Callable[[str], None]) ->
     scenario = load_scenario(path)
     sample: dict = {}
 
-    def on_outcome(outcome: Outcome) -> None:
+    def on_outcome(outcome: Outcome, trial: int = 1) -> None:
         if (outcome.node, outcome.step) == ("remote-client", "show-dnodes"):
             try:
                 sample.update(measure_lab())

@@ -13,6 +13,7 @@ from rich.table import Table
 
 from .errors import LabError, MachineUnfit, ScenarioInvalid
 from .results.matrix import Matrix
+from .results.pivot import PivotTable
 from .scenario import model
 from .scenario.loader import load_scenario
 
@@ -66,6 +67,8 @@ def outcome_table(matrix: Matrix) -> Table:
                 row.append("-")
                 continue
             text = "[green]ok[/green]" if cell.ok else f"[red]FAILED[/red] {escape(cell.error)}"
+            if matrix.repeated:
+                text = f"[yellow]{cell.count}[/yellow] " + text if cell.flaky else f"{cell.count} " + text
             text += f" ({cell.duration_s:.2f}s)"
             if not cell.met:
                 text += f" [bold red]NOT AS EXPECTED[/bold red] (expected {escape(cell.expected)})"
@@ -74,3 +77,29 @@ def outcome_table(matrix: Matrix) -> Table:
             row.append(text)
         table.add_row(*row)
     return table
+
+
+PIVOT_STYLE = {"ok": "green", "FAILED": "red", "flaky": "yellow"}
+
+
+def pivot_table(table: PivotTable) -> Table:
+    """One pivot table of a matrix run: rows and columns are axis values, cells verdict, count and reason."""
+    out_table = Table(title=f"{table.title} (matrix)")
+    out_table.add_column(f"{', '.join(table.row_axes) or '-'} \\ {table.column_axis}")
+    for column in table.columns:
+        out_table.add_column(column)
+    for values, cells in table.rows:
+        row = [escape(", ".join(values) or "-")]
+        for cell in cells:
+            if cell is None:
+                row.append("-")
+                continue
+            style = PIVOT_STYLE[cell.verdict]
+            text = f"[{style}]{cell.verdict}[/{style}] {escape(cell.count.removesuffix(' flaky'))}"
+            if not cell.met:
+                text += " [bold red]NOT AS EXPECTED[/bold red]"
+            if cell.reason:
+                text += f": {escape(cell.reason)}"
+            row.append(text)
+        out_table.add_row(*row)
+    return out_table

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import shutil
 import tempfile
 import time
 import uuid
@@ -11,7 +10,8 @@ from pathlib import Path
 
 from .commands import Transcript
 from .deploy.deployment import Deployment
-from .deploy.journal import Journal
+from .deploy.journal import Journal, remove_folder
+from .deploy.signals import deferred_signals
 from .errors import BuildError
 from .results.record import RunRecord, create_unique_dir
 from .scenario import model
@@ -28,12 +28,15 @@ def run_scenario(
     scenario: model.Scenario,
     results_root: Path,
     progress: Callable[[str], None],
-    on_outcome: Callable[[Outcome], None],
+    on_outcome: Callable[[Outcome, int], None],
     variants: list[str] | None = None,
+    repeat: int = 1,
+    jobs: int = 1,
 ) -> RunRecord:
-    """Run the chosen variants (all by default) and return the finished record."""
+    """Run the chosen variants (all by default), each `repeat` times, up to `jobs` at once (each in
+    a worker process of its own, lab/sweep.py), and return the finished record."""
     run_id = uuid.uuid4().hex[:8]
-    record = RunRecord(scenario, new_run_dir(results_root, scenario), run_id)
+    record = RunRecord(scenario, new_run_dir(results_root, scenario), run_id, repeat)
     transcript = Transcript(record.directory / "transcript.log")
     journal = Journal.open(run_id, record.directory)
     # /tmp and short names inside: dockerd's and containerd's unix sockets live below this
@@ -41,21 +44,29 @@ def run_scenario(
     workdir = Path(tempfile.mkdtemp(prefix=f"lab-{run_id}-", dir="/tmp"))
     journal.folder(workdir)
     try:
-        for number, variant in enumerate(scenario.variants, 1):
-            if variants and variant.name not in variants:
-                continue
-            _run_variant(variant, record, transcript, workdir / f"v{number}", run_id, journal, progress, on_outcome)
+        chosen = [(n, v) for n, v in enumerate(scenario.variants, 1) if not variants or v.name in variants]
+        if jobs > 1 and len(chosen) * repeat > 1:
+            from .sweep import run_parallel
+
+            run_parallel([v for _, v in chosen], record, jobs, progress, on_outcome)
+        else:
+            for number, variant in chosen:
+                for trial in range(1, repeat + 1):
+                    where = workdir / (f"v{number}" if repeat == 1 else f"v{number}t{trial}")
+                    _run_variant(variant, record, transcript, where, run_id, journal, progress, on_outcome, trial)
         record.finish()
         _publish(record, scenario, progress)
     finally:
-        transcript.close()
-        shutil.rmtree(workdir, ignore_errors=True)
-        left = journal.close()
-        if left:
-            progress(
-                f"teardown left {len(left)} object(s) behind: {'; '.join(left)}; "
-                f"`python -m lab clean --run {run_id}` removes them"
-            )
+        with deferred_signals(progress):  # the last of the undoing: a signal waits until it is done
+            for line in remove_folder(str(workdir)):
+                transcript.write(line)
+            transcript.close()
+            left = journal.close()
+            if left:
+                progress(
+                    f"teardown left {len(left)} object(s) behind: {'; '.join(left)}; "
+                    f"`python -m lab clean --run {run_id}` removes them"
+                )
     return record
 
 
@@ -72,25 +83,30 @@ def _publish(record: RunRecord, scenario: model.Scenario, progress: Callable[[st
     progress(f"report: {report} in {time.monotonic() - started:.1f}s")
 
 
-def _run_variant(variant, record, transcript, workdir, run_id, journal, progress, on_outcome) -> None:
-    def say(text: str) -> None:
-        progress(f"[{variant.name}] {text}")
+def _run_variant(variant, record, transcript, workdir, run_id, journal, progress, on_outcome, trial=1) -> None:
+    label = variant.name if record.repeat == 1 else f"{variant.name} #{trial}"
 
-    transcript.write(f"=== variant {variant.name} ===")
+    def say(text: str) -> None:
+        progress(f"[{label}] {text}")
+
+    transcript.write(f"=== variant {label} ===")
     phases: dict[str, float] = {}
     started = time.monotonic()
+    started_at = time.time()
     error = None
     deployment = None
     try:
-        deployment = Deployment(variant, workdir, record.variant_dir(variant.name), transcript, run_id, journal, say)
+        deployment = Deployment(
+            variant, workdir, record.variant_dir(variant.name, trial), transcript, run_id, journal, say
+        )
         with deployment:
             phases["build"] = round(time.monotonic() - started, 3)
             record.versions.update(deployment.versions)
             step_started = time.monotonic()
 
             def report(outcome: Outcome) -> None:
-                record.add_outcome(outcome)
-                on_outcome(outcome)
+                record.add_outcome(outcome, trial)
+                on_outcome(outcome, trial)
 
             run_steps(variant, deployment.runner_for, report)
             phases["steps"] = round(time.monotonic() - step_started, 3)
@@ -102,8 +118,16 @@ def _run_variant(variant, record, transcript, workdir, run_id, journal, progress
     except BuildError as exc:
         error = str(exc)
         say(f"failed: {error}")
-        transcript.write(f"variant {variant.name} failed: {error}")
+        transcript.write(f"variant {label} failed: {error}")
     if deployment is not None:
         phases.update(deployment.phases)
     phases["total"] = round(time.monotonic() - started, 3)
-    record.add_variant(variant.name, variant.description, error, phases, software_versions(variant.deployment.software))
+    record.add_variant(
+        variant.name,
+        variant.description,
+        error,
+        phases,
+        software_versions(variant.deployment.software),
+        trial,
+        started_at=started_at,
+    )

@@ -38,10 +38,11 @@ def main(args) -> int:
     loaded = [(path, load_or_report(path)) for path in scenarios]  # checked here before anything travels
     if any(scenario is None for _, scenario in loaded):
         return ExitStatus.INVALID
+    uploads = [(path, _scenario_files(path, scenario)) for path, scenario in loaded]  # refused before connecting
     try:
         with connect(target, args.identity, args.accept_new_host_key) as remote:
             installation = install(remote, say, _relay_to(sys.stderr))
-            return _run_there(remote, installation, args, loaded)
+            return _run_there(remote, installation, args, uploads)
     except RemoteError as exc:
         err.print(f"[red]cannot use the lab machine:[/red] {escape(str(exc))}")
         return ExitStatus.UNFIT
@@ -58,14 +59,28 @@ def say(text: str) -> None:
     err.print(escape(text))
 
 
-def _run_there(remote: Remote, installation: Installation, args, loaded) -> int:
+def _scenario_files(path: Path, scenario) -> list[LocalFile]:
+    """The scenario and the files it brings, read now; InvalidInput for one leading outside its folder."""
+    base = path.parent.resolve()
+    files = []
+    for name in [path.name, *referenced_files(path, scenario)]:
+        real = (path.parent / name).resolve()
+        if not real.is_relative_to(base):
+            raise InvalidInput(
+                f"{path.parent / name}: leads outside the scenario's folder (to {real}); --on sends only files "
+                f"inside {path.parent}: copy the file there instead of linking to it"
+            )
+        files.append(LocalFile.read(path.parent, name))
+    return files
+
+
+def _run_there(remote: Remote, installation: Installation, args, uploads) -> int:
     """Send the scenarios, run the command, bring results back; the remote exit status."""
     work = posixpath.join(posixpath.dirname(installation.root), "runs", uuid.uuid4().hex[:12])
     remote_paths = []
-    for index, (path, scenario) in enumerate(loaded):
+    for index, (path, files) in enumerate(uploads):
         folder = posixpath.join(work, f"scenario-{index}")
-        names = [path.name, *referenced_files(path, scenario)]
-        remote.upload([LocalFile.read(path.parent, name) for name in names], folder)
+        remote.upload(files, folder)
         remote_paths.append(posixpath.join(folder, path.name))
     results = posixpath.join(work, "results")
     if args.command == "run":
@@ -75,6 +90,9 @@ def _run_there(remote: Remote, installation: Installation, args, loaded) -> int:
             if getattr(args, f"{s.name}_home", None)
         ]  # folders on the lab machine
         lab_args = ["run", *remote_paths, "--results", results, *(f"--variant={v}" for v in args.variant or ()), *homes]
+        lab_args.append(f"--repeat={args.repeat}")
+        if args.jobs:  # else the lab machine's own default
+            lab_args.append(f"--jobs={args.jobs}")
     elif args.command == "validate":
         lab_args = ["validate", *remote_paths]
     else:

@@ -26,5 +26,6 @@ def scenario_as_data(scenario: model.Scenario) -> dict:
     return {
         "name": scenario.name,
         "description": scenario.description,
+        **({"axes": [_plain(axis) for axis in scenario.axes]} if scenario.axes else {}),  # a matrix's
         "variants": [_plain(variant) for variant in scenario.variants],
     }

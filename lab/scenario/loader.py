@@ -21,6 +21,7 @@ from ..software import SOFTWARE
 from ..software.base import HOME_MODE
 from . import model
 from .checker import Checker
+from .read_matrix import read_matrix
 from .read_network import check_unique_addresses, read_captures, read_node_fields, read_subnets
 from .read_steps import read_expectations, read_steps
 from .source import FileRefused, SourceList, SourceMap, load_yaml, merge, read_regular_file
@@ -42,9 +43,11 @@ TOP_KEYS = {
     "expect",
     "captures",
     "variants",
+    "matrix",
     *(kind.section for kind in kinds.KINDS),
 }
 VARIANT_KEYS = {"description", "set"}
+OVERRIDE_KEYS = TOP_KEYS - {"name", "variants", "matrix", "description"}  # what a variant or an axis value sets
 
 
 class _Budget:
@@ -130,7 +133,15 @@ def load_scenario(path: str | Path) -> model.Scenario:
     description = checker.string(document, "description", "scenario") or ""
 
     variants_map = checker.mapping(document, "variants", "scenario") or SourceMap(document.where)
-    overrides: list[tuple[str, str, SourceMap | None]] = []
+    if variants_map and document.get("matrix"):
+        checker.fail(
+            document.key_where["matrix"],
+            "give either 'matrix' or 'variants', not both: a matrix makes the variants (one per combination); "
+            "turn each variant into a value of an axis",
+        )
+    axes, combinations = read_matrix(checker, document, OVERRIDE_KEYS)
+    # (name, description, overrides merged in order, coordinates)
+    overrides: list[tuple[str, str, tuple[SourceMap | None, ...], tuple[tuple[str, str], ...]]] = []
     if len(variants_map) > MAX_VARIANTS:
         raise ScenarioInvalid.at(
             variants_map.where,
@@ -146,7 +157,7 @@ def load_scenario(path: str | Path) -> model.Scenario:
                 "letter or digit, at most 63 characters (it names a folder of the run's results)",
             )
         if spec is None:
-            overrides.append((variant_name, "", None))
+            overrides.append((variant_name, "", (), ()))
             continue
         if not isinstance(spec, SourceMap):
             checker.fail(
@@ -157,19 +168,22 @@ def load_scenario(path: str | Path) -> model.Scenario:
         checker.keys(spec, VARIANT_KEYS, f"variants.{variant_name}")
         override = checker.mapping(spec, "set", f"variants.{variant_name}")
         if override is not None:
-            checker.keys(override, TOP_KEYS - {"name", "variants", "description"}, f"variants.{variant_name}.set")
+            checker.keys(override, OVERRIDE_KEYS, f"variants.{variant_name}.set")
         overrides.append(
-            (variant_name, checker.string(spec, "description", f"variants.{variant_name}") or "", override)
+            (variant_name, checker.string(spec, "description", f"variants.{variant_name}") or "", (override,), ())
         )
+    if combinations and not variants_map:
+        overrides = [(c.name, "", c.overrides, c.coordinates) for c in combinations]
     if not overrides:
-        overrides.append(("default", "", None))
+        overrides.append(("default", "", (), ()))
 
     variants = []
-    for variant_name, variant_description, override in overrides:
-        merged = merge(document, override) if override else document
-        variants.append(
-            _read_variant(checker, merged, variant_name, variant_description, {name for name, _, _ in overrides})
-        )
+    names = {name for name, _, _, _ in overrides}
+    for variant_name, variant_description, parts, coordinates in overrides:
+        merged = document
+        for override in parts:
+            merged = merge(merged, override) if override else merged
+        variants.append(_read_variant(checker, merged, variant_name, variant_description, names, coordinates, axes))
     if checker.problems:
         problems = checker.problems
         if checker.more_problems:
@@ -189,11 +203,18 @@ def load_scenario(path: str | Path) -> model.Scenario:
         path=str(path.resolve()),
         sha256=hashlib.sha256(raw_bytes).hexdigest(),
         variants=tuple(variants),
+        axes=axes,
     )
 
 
 def _read_variant(
-    checker: Checker, document: SourceMap, variant: str, description: str, variant_names: set[str]
+    checker: Checker,
+    document: SourceMap,
+    variant: str,
+    description: str,
+    variant_names: set[str],
+    coordinates: tuple[tuple[str, str], ...] = (),
+    axes: tuple[model.Axis, ...] = (),
 ) -> model.Variant:
     checker.published_ports = 0
     variables = {}
@@ -206,16 +227,16 @@ def _read_variant(
         else:
             variables[key] = value
     body = copy.deepcopy(document)
-    for key in ("vars", "variants"):
+    for key in ("vars", "variants", "matrix"):
         body.pop(key, None)
     body = _substitute(body, variables, checker, document.where, _Budget())
 
     deployment = _read_deployment(checker, body)
     known_targets = {node.name for node in deployment.nodes} | {c.name for c in deployment.containers}
     steps = read_steps(checker, body, known_targets)
-    expectations = read_expectations(checker, body, variant, variant_names, steps)
+    expectations = read_expectations(checker, body, variant, variant_names, steps, coordinates, axes)
     captures = read_captures(checker, body, deployment)
-    return model.Variant(variant, description, deployment, steps, expectations, captures)
+    return model.Variant(variant, description, deployment, steps, expectations, captures, coordinates)
 
 
 def _read_software(checker: Checker, document: SourceMap) -> tuple[model.SoftwareChoice, ...]:

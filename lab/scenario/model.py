@@ -219,8 +219,19 @@ class Capture:
 
 
 @dataclass(frozen=True)
+class Axis:
+    """One axis of a scenario's matrix: its name and its values' names, in the file's order."""
+
+    name: str
+    values: tuple[str, ...]
+
+
+@dataclass(frozen=True)
 class Variant:
-    """One named configuration: its own deployment, steps and expectations."""
+    """One named configuration: its own deployment, steps and expectations.
+
+    A variant of a matrix has its `coordinates` (axis, value), one per axis, and is named after them.
+    """
 
     name: str
     description: str
@@ -228,6 +239,7 @@ class Variant:
     steps: tuple[Step, ...]
     expectations: tuple[tuple[str, str, Expectation], ...]
     captures: tuple[Capture, ...] = ()
+    coordinates: tuple[tuple[str, str], ...] = ()
 
     def expectation(self, node: str, step: str) -> Expectation:
         """The expectation for `step` on `node`; success where nothing is said."""
@@ -246,3 +258,4 @@ class Scenario:
     path: str
     sha256: str
     variants: tuple[Variant, ...]
+    axes: tuple[Axis, ...] = ()  # the matrix's axes; () for a scenario without a matrix

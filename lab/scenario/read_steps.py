@@ -8,6 +8,7 @@ from ipaddress import ip_address
 from ..errors import Where
 from . import model
 from .checker import CONTAINER_RE, Checker, closest, kind_of, valid_hostname
+from .read_matrix import matches, read_selector
 from .source import SourceList, SourceMap
 
 PROBES = ("ping", "tcp", "udp")
@@ -15,7 +16,7 @@ MAX_TIMEOUT_S = 3600
 STEP_KEYS = {"name", "on", "run", "ping", "tcp", "udp", "timeout", "success", "until", "description"}
 SUCCESS_KEYS = {"exit_code", "output_contains", "output_lacks", "output_count"}
 UNTIL_KEYS = {"text", "times", "interval"}
-EXPECT_KEYS = {"variant", "node", "step", "ok", "fail"}
+EXPECT_KEYS = {"variant", "when", "node", "step", "ok", "fail"}
 
 
 def read_steps(checker: Checker, document: SourceMap, known_targets: set[str]) -> tuple[model.Step, ...]:
@@ -166,9 +167,18 @@ def _probe_host(text: str) -> bool:
 
 
 def read_expectations(
-    checker: Checker, document: SourceMap, variant: str, variant_names: set[str], steps: tuple[model.Step, ...]
+    checker: Checker,
+    document: SourceMap,
+    variant: str,
+    variant_names: set[str],
+    steps: tuple[model.Step, ...],
+    coordinates: tuple[tuple[str, str], ...] = (),
+    axes: tuple[model.Axis, ...] = (),
 ) -> tuple[tuple[str, str, model.Expectation], ...]:
-    """The expectations of one variant as (node, step, expectation); a later rule overrides an earlier one."""
+    """The expectations of one variant as (node, step, expectation); a later rule overrides an earlier one.
+
+    A rule with `when: {axis: value or [values], ...}` holds for the matrix's combinations it selects.
+    """
     if "expect" not in document or document["expect"] is None:
         return ()
     rules = document["expect"]
@@ -229,6 +239,9 @@ def read_expectations(
                     where, f"{context}.variant: no variant '{name}'; variants are: {', '.join(sorted(variant_names))}"
                 )
         if variants and variant not in variants:
+            continue
+        when = read_selector(checker, rule, "when", axes, context)
+        if when is not None and not matches(when, coordinates):
             continue
         named_steps = checker.string_list(rule, "step", context)
         named_nodes = checker.string_list(rule, "node", context)

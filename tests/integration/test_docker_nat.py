@@ -80,7 +80,7 @@ def test_results_folder_holds_the_records(nat_run):
     assert results["scenario"]["name"] == "docker-nat-reachability" and len(results["scenario"]["sha256"]) == 64
     assert results["versions"]["docker"].startswith("20.") and results["versions"]["kernel"]
     header = (run.run_dir / "outcomes.csv").read_text().splitlines()[0]
-    assert header == "variant,node,step,ok,expected,met,exit_code,duration_s,error,output"
+    assert header == "variant,node,step,ok,expected,met,exit_code,duration_s,error,output,trial,cell"
     transcript = (run.run_dir / "transcript.log").read_text()
     assert "docker create --name taosnode1" in transcript and "nsenter --net=/proc/" in transcript
     for name in ("win-client-any", "remote-client-any", "server-lan"):
