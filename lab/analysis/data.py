@@ -69,6 +69,9 @@ PACKET_COLUMNS = {
     "icmp_code": "Int64",
     "quoted_dst": "str",
     "quoted_dport": "Int64",
+    "payload": "int64",  # bytes of TCP or UDP payload
+    "endpoints": "object",  # "name:port" strings written in the payload (tuple)
+    "names": "object",  # words of the payload that could be host names (tuple)
 }
 
 

@@ -13,16 +13,18 @@ from dataclasses import dataclass, field
 from ipaddress import IPv4Address
 
 from ..steps.probe import MODULE as PROBE_MODULE
+from . import handed
+from .messages import N_, joiner, t, width
 from .packets import DNS_PORT, ICMP_UNREACHABLE, Packet
 from .rundir import DnatRule, NodeState, RunDir
 
 ENDPOINT_RE = re.compile(r"(?<![\w.-])([A-Za-z0-9][A-Za-z0-9.-]*):(\d{1,5})(?!\d)")
 WINDOW_SLACK_S = 0.001  # packet and step times come from the same clock
 ICMP_UNREACHABLE_CODES: dict[int | None, str] = {  # looked up with a packet's icmp_code, maybe None
-    0: "network unreachable",
-    1: "host unreachable",
-    3: "port unreachable",
-    13: "administratively prohibited",
+    0: N_("network unreachable"),
+    1: N_("host unreachable"),
+    3: N_("port unreachable"),
+    13: N_("administratively prohibited"),
 }
 
 
@@ -43,6 +45,7 @@ class Attempt:
     nat_rule: DnatRule | None = None
     local: bool = False  # to the node itself (loopback or its own address): never left it
     queries: list[str] = field(default_factory=list)  # names asked for, when it is a DNS query
+    answered: bool = False  # something came back that works: a SYN-ACK, a UDP reply, an echo reply
 
     @property
     def lookup(self) -> bool:
@@ -56,18 +59,18 @@ class Attempt:
     @property
     def answer(self) -> str:
         """What came back, in words (several when the attempts were answered differently)."""
-        return "; ".join(dict.fromkeys(self.answers)) or "silence (no answer captured)"
+        return t("; ").join(dict.fromkeys(self.answers)) or t("silence (no answer captured)")
 
     @property
     def succeeded(self) -> bool:
-        return any(a.startswith(("accepted", "reply", "echo reply")) for a in self.answers)
+        return self.answered
 
     def lookup_text(self, node: str) -> str:
         """A DNS query in words: which name, through which server, and what came of it."""
-        names = ", ".join(self.queries) or "a name"
-        where = f"DNS at {self.dst}" + (f" (on {node} itself)" if self.local else "")
-        result = "answered" if self.succeeded else ("no server" if self.answers else "no answer")
-        return f"name {names} looked up through {where}: {result}"
+        names = joiner().join(self.queries) or t("a name")
+        where = t("DNS at {address}", address=self.dst) + (t(" (on {node} itself)", node=node) if self.local else "")
+        result = t("answered") if self.succeeded else (t("no server") if self.answers else t("no answer"))
+        return t("name {names} looked up through {where}: {result}", names=names, where=where, result=result)
 
 
 @dataclass
@@ -94,72 +97,109 @@ class Explanation:
             start = ", ".join(attempt.endpoints[:1]) + " -> " if attempt.endpoints else ""
             via = f" -> {attempt.nat_rule.to}" if attempt.nat_rule else ""
             chains.append(f"{start}{attempt.protocol} {attempt.target}{via}: {attempt.answer}")
-        status = "ok" if self.ok else f"failed ({self.error})"
+        status = t("ok") if self.ok else t("failed ({error})", error=self.error)
         return f"{self.variant} / {self.node} / {self.step}: {status} — " + (
-            " | ".join(chains) or self.note or "no packets captured"
+            " | ".join(chains) or self.note or t("no packets captured")
         )
 
     def text(self) -> str:
         """The whole chain, one attempt per paragraph, and why it ends as it does."""
-        verdict = "ok" if self.ok else "FAILED"
-        met = "met" if self.met else "NOT met"
-        lines = [f"{self.variant} / {self.node} / {self.step}: {verdict} (expected {self.expected}: {met})"]
+        verdict = t("ok") if self.ok else t("FAILED")
+        met = t("met") if self.met else t("NOT met")
+        lines = [
+            f"{self.variant} / {self.node} / {self.step}: "
+            + t("{verdict} (expected {expected}: {met})", verdict=verdict, expected=self.expected, met=met)
+        ]
         if self.error:
-            lines.append(f"  the client reported: {self.error}")
+            lines.append("  " + t("the client reported: {error}", error=self.error))
         if self.note:
             lines.append(f"  {self.note}")
         for number, attempt in enumerate(self.attempts, 1):
             if attempt.lookup:
                 lines.append(
-                    f"  {number}. {attempt.lookup_text(self.node)} ({attempt.sent} packet(s): {attempt.answer})"
+                    f"  {number}. {attempt.lookup_text(self.node)} "
+                    + t("({count} packet(s): {answer})", count=attempt.sent, answer=attempt.answer)
                 )
                 continue
-            unit = "connection attempt(s)" if attempt.protocol == "tcp" else "packet(s)"
-            after = f" after {attempt.answer_after_ms:.1f} ms" if attempt.answer_after_ms is not None else ""
-            lines.append(
-                f"  {number}. {attempt.protocol} {attempt.target} ({attempt.sent} {unit}): {attempt.answer}{after}"
+            sent = (
+                t("{count} connection attempt(s)", count=attempt.sent)
+                if attempt.protocol == "tcp"
+                else t("{count} packet(s)", count=attempt.sent)
             )
+            after = (
+                t(" after {ms} ms", ms=format(attempt.answer_after_ms, ".1f"))
+                if attempt.answer_after_ms is not None
+                else ""
+            )
+            lines.append(f"  {number}. {attempt.protocol} {attempt.target} ({sent}): {attempt.answer}{after}")
             if attempt.endpoints:
                 sources = attempt.endpoint_sources
-                listed = ", ".join(sources[:2]) + (f" and {len(sources) - 2} more" if len(sources) > 2 else "")
-                lines.append(f"     handed endpoint(s): {', '.join(attempt.endpoints)} (printed earlier by {listed})")
+                listed = joiner().join(sources[:2]) + (
+                    t(" and {count} more", count=len(sources) - 2) if len(sources) > 2 else ""
+                )
+                lines.append(
+                    "     "
+                    + t(
+                        "handed endpoint(s): {endpoints} (printed earlier by {sources})",
+                        endpoints=", ".join(attempt.endpoints),
+                        sources=listed,
+                    )
+                )
             if attempt.names:
-                mapped = ", ".join(f"{name} -> {attempt.dst} (line {line})" for name, line in attempt.names)
-                lines.append(f"     {self.node}'s /etc/hosts maps {mapped}")
+                mapped = joiner().join(
+                    t("{name} -> {address} (line {line})", name=name, address=attempt.dst, line=line)
+                    for name, line in attempt.names
+                )
+                lines.append("     " + t("{node}'s /etc/hosts maps {mapped}", node=self.node, mapped=mapped))
             if attempt.nat:
                 lines.append(f"     {attempt.nat}")
-        lines.append(f"  why: {self.why()}")
+        lines.append("  " + t("why: {reason}", reason=self.why()))
         return "\n".join(lines)
 
     def why(self) -> str:
         """The conclusion drawn from the attempts."""
         if self.note:
-            return "the network's part cannot be told without a capture on the client"
+            return t("the network's part cannot be told without a capture on the client")
         if not self.attempts:
-            return "no packet of this step was captured on the client; " + (
-                "it failed before using the network" if not self.ok else "it needed no network"
+            return (
+                t("no packet of this step was captured on the client; it failed before using the network")
+                if not self.ok
+                else t("no packet of this step was captured on the client; it needed no network")
             )
         failed = [a for a in self.attempts if not a.succeeded]
         if self.ok:
             return (
-                "every address the client needed answered"
+                t("every address the client needed answered")
                 if not failed
-                else "the client got what it needed despite " + ", ".join(f"{a.target} ({a.answer})" for a in failed)
+                else t(
+                    "the client got what it needed despite {failures}",
+                    failures=joiner().join(f"{a.target} ({a.answer})" for a in failed),
+                )
             )
         if not failed:
-            return f"the network answered every attempt, yet the program reported: {self.error}"
+            return t("the network answered every attempt, yet the program reported: {error}", error=self.error)
         reasons = []
         for attempt in failed:
             if attempt.lookup:
                 reasons.append(attempt.lookup_text(self.node))
                 continue
-            reason = f"{attempt.protocol} {attempt.target} gave {attempt.answer}"
+            reason = t(
+                "{protocol} {target} gave {answer}",
+                protocol=attempt.protocol,
+                target=attempt.target,
+                answer=attempt.answer,
+            )
             if attempt.endpoints:
-                reason = f"the handed endpoint(s) {', '.join(attempt.endpoints)} led to {attempt.target}, which gave {attempt.answer}"
+                reason = t(
+                    "the handed endpoint(s) {endpoints} led to {target}, which gave {answer}",
+                    endpoints=", ".join(attempt.endpoints),
+                    target=attempt.target,
+                    answer=attempt.answer,
+                )
             reasons.append(reason)
         worked = [a.target for a in self.attempts if a.succeeded]
-        prefix = f"{', '.join(worked)} answered, but " if worked else ""
-        return f"{prefix}{'; '.join(reasons)}; so the step failed: {self.error}"
+        prefix = t("{targets} answered, but ", targets=joiner().join(worked)) if worked else ""
+        return prefix + t("{reasons}; so the step failed: {error}", reasons=t("; ").join(reasons), error=self.error)
 
 
 def port_ranges(ports: set[tuple[int, str]]) -> str:
@@ -190,20 +230,26 @@ def _owner(states: dict[str, NodeState], address: str) -> str | None:
     return None
 
 
-def _answer(packet: Packet, sent: Packet, states) -> str:
+def _answer(packet: Packet, sent: Packet, states) -> tuple[str, bool]:
+    """What `packet` says in answer to `sent`, and whether it is an answer that worked."""
+    source = f"{packet.src}:{packet.sport}"
     if packet.protocol == "tcp":
         if "R" in packet.flags:
-            return f"refused (RST from {packet.src}:{packet.sport})"
-        return f"accepted (SYN-ACK from {packet.src}:{packet.sport})"
+            return t("refused (RST from {source})", source=source), False
+        return t("accepted (SYN-ACK from {source})", source=source), True
     if packet.protocol == "udp":
-        note = "" if packet.sport == sent.dport else f", from another port than it was sent to ({sent.dport})"
-        return f"reply from {packet.src}:{packet.sport}{note}"
+        if packet.sport == sent.dport:
+            return t("reply from {source}", source=source), True
+        return t(
+            "reply from {source}, from another port than it was sent to ({port})", source=source, port=sent.dport
+        ), True
     if packet.protocol == "icmp" and packet.icmp_type == 0:
-        return f"echo reply from {packet.src}"
-    kind = ICMP_UNREACHABLE_CODES.get(packet.icmp_code, f"code {packet.icmp_code}")
+        return t("echo reply from {source}", source=packet.src), True
+    kind = ICMP_UNREACHABLE_CODES.get(packet.icmp_code)
+    kind_text = t(kind) if kind else t("code {code}", code=packet.icmp_code)
     owner = _owner(states, packet.src)
     by = f"{owner} ({packet.src})" if owner else packet.src
-    return f"ICMP {kind} from {by}"
+    return t("ICMP {kind} from {sender}", kind=kind_text, sender=by), False
 
 
 def _attempts(packets: list[Packet], node: str, own: set[str], start: float, end: float, states) -> list[Attempt]:
@@ -258,7 +304,8 @@ def _attempts(packets: list[Packet], node: str, own: set[str], start: float, end
             if flow
             else next((p for f, p in sent_packets.items() if (f[0], f[2], f[3]) == key), None)
         )
-        answer = _answer(packet, sent or packet, states)
+        answer, worked = _answer(packet, sent or packet, states)
+        attempt.answered = attempt.answered or worked
         if answer not in attempt.answers:
             attempt.answers.append(answer)
         if attempt.answer_after_ms is None and sent is not None:
@@ -277,23 +324,35 @@ def _nat(attempt: Attempt, states: dict[str, NodeState]) -> None:
             if rules:
                 rule = rules[0]
                 attempt.nat_rule = rule
-                attempt.nat = (
-                    f"on {name}: NAT rule '{rule.rule}' forwards it to {rule.to} "
-                    f"(counter: {rule.packets} packet(s) this variant)"
+                attempt.nat = t(
+                    "on {host}: NAT rule '{rule}' forwards it to {to} (counter: {count} packet(s) this variant)",
+                    host=name,
+                    rule=rule.rule,
+                    to=rule.to,
+                    count=rule.packets,
                 )
             elif attempt.protocol in ("tcp", "udp"):
-                published = port_ranges({(r.dport, r.protocol) for r in state.dnat}) or "none"
-                attempt.nat = (
-                    f"on {name}: no NAT rule for {attempt.protocol} port {attempt.dport} — nothing is "
-                    f"published at {attempt.dst}:{attempt.dport} (published: {published}), "
-                    f"so {name} itself answered"
+                published = port_ranges({(r.dport, r.protocol) for r in state.dnat}) or t("none")
+                attempt.nat = t(
+                    "on {host}: no NAT rule for {protocol} port {port} — nothing is published at {target} "
+                    "(published: {published}), so {host} itself answered",
+                    host=name,
+                    protocol=attempt.protocol,
+                    port=attempt.dport,
+                    target=attempt.target,
+                    published=published,
                 )
             return
         for network in state.docker_networks:
             if IPv4Address(attempt.dst) in network.subnet:
-                attempt.nat = (
-                    f"{attempt.dst} is inside {name}'s Docker network {network.name} ({network.subnet}, "
-                    f"bridge {network.bridge}; reached only by routing through {name}, no NAT)"
+                attempt.nat = t(
+                    "{address} is inside {host}'s Docker network {network} ({subnet}, bridge {bridge}; "
+                    "reached only by routing through {host}, no NAT)",
+                    address=attempt.dst,
+                    host=name,
+                    network=network.name,
+                    subnet=network.subnet,
+                    bridge=network.bridge,
                 )
                 return
 
@@ -309,7 +368,7 @@ def _endpoints(attempt: Attempt, client: NodeState, outputs: list[tuple[str, str
             endpoint = f"{host}:{port}"
             if endpoint not in attempt.endpoints:
                 attempt.endpoints.append(endpoint)
-            source = f"step {step} on {node}"
+            source = t("step {step} on {node}", step=step, node=node)
             if source not in attempt.endpoint_sources:
                 attempt.endpoint_sources.append(source)
     attempt.names = [
@@ -323,31 +382,35 @@ def _endpoints(attempt: Attempt, client: NodeState, outputs: list[tuple[str, str
 def explain_outcome(run: RunDir, outcome: dict) -> Explanation:
     """The chain of events behind one outcome row of results.json."""
     variant, node = outcome["variant"], outcome["node"]
-    states = run.state(variant)
+    folder = outcome.get("folder", variant)  # where its trial's evidence is (run --repeat: one folder per trial)
+    states = run.state(folder)
     explanation = Explanation(
         variant, node, outcome["step"], outcome["ok"], outcome["met"], outcome["expected"], outcome["error"], []
     )
     client = states.get(node)
     if client is None:
-        explanation.note = f"{node} is a container: the lab captures on nodes only"
+        explanation.note = t("{node} is a container: the lab captures on nodes only", node=node)
         return explanation
-    if node not in run.captured_nodes(variant):
-        explanation.note = f"no capture on {node}; add it under 'captures' to see its packets"
+    if node not in run.captured_nodes(folder):
+        explanation.note = t("no capture on {node}; add it under 'captures' to see its packets", node=node)
         return explanation
     start = outcome["started_at"]
     attempts = _attempts(
-        run.packets(variant), node, _client_addresses(client), start, start + outcome["duration_s"], states
+        run.packets(folder), node, _client_addresses(client), start, start + outcome["duration_s"], states
     )
     # endpoints are "handed" when a program printed them earlier in this variant (the lab's own probes excepted)
     earlier = [
         (o["output"], o["step"], o["node"])
         for o in run.outcomes
-        if o["variant"] == variant and o["started_at"] + o["duration_s"] <= start and PROBE_MODULE not in o["argv"]
+        if o.get("folder", o["variant"]) == folder
+        and o["started_at"] + o["duration_s"] <= start
+        and PROBE_MODULE not in o["argv"]
     ]
     own_text = " ".join(outcome["argv"]) + "\n" + outcome["output"]
     for attempt in attempts:
         _nat(attempt, states)
         _endpoints(attempt, client, earlier, own_text)
+    handed.annotate(run, outcome, client, attempts)  # endpoints written in the replies' bytes
     explanation.attempts = attempts
     return explanation
 
@@ -362,8 +425,7 @@ def render(explanations: list[Explanation]) -> str:
     failures = [e.text() for e in explanations if not e.ok]
     passes = [e.one_line() for e in explanations if e.ok]
     parts = []
-    if failures:
-        parts.append("Failed steps\n============\n\n" + "\n\n".join(failures))
-    if passes:
-        parts.append("Passing steps\n=============\n\n" + "\n".join(passes))
+    for title, texts, gap in ((t("Failed steps"), failures, "\n\n"), (t("Passing steps"), passes, "\n")):
+        if texts:
+            parts.append(f"{title}\n{'=' * width(title)}\n\n" + gap.join(texts))
     return "\n\n".join(parts) + "\n"

@@ -9,7 +9,8 @@ from ipaddress import IPv4Interface, IPv4Network
 from pathlib import Path
 
 from ..errors import InvalidInput
-from .packets import Packet, read_variant_captures
+from ..results.record import SCHEMA
+from .packets import Packet, capture_name, read_variant_captures
 
 DNAT_RULE_RE = re.compile(
     r"^\[(?P<packets>\d+):(?P<bytes>\d+)\] (?P<rule>-A \S+ .*?-p (?P<proto>tcp|udp) .*?--dport (?P<dport>\d+) "
@@ -106,6 +107,40 @@ def read_node_state(directory: Path) -> NodeState:
     return state
 
 
+OUTCOME_KEYS = "variant node step ok expected met error output argv started_at duration_s".split()
+
+
+def read_results(path: Path) -> dict:
+    """A run's results.json, checked to be one this lab wrote; NotARunDir (exit 2) saying what is wrong."""
+    try:
+        results = json.loads(path.read_bytes())
+    except json.JSONDecodeError as exc:
+        raise NotARunDir(
+            f"{path}: not readable as JSON (line {exc.lineno}, column {exc.colno}: {exc.msg}); "
+            "the file is cut short or damaged: run the scenario again"
+        ) from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise NotARunDir(f"{path}: cannot be read ({exc})") from None
+    schema = results.get("schema") if isinstance(results, dict) else None
+    if schema != SCHEMA:
+        raise NotARunDir(
+            f"{path}: not a lab results file (its schema is {schema!r}, this lab reads {SCHEMA!r}); "
+            "give a folder printed as 'results: ...' by `python -m lab run`"
+        )
+    rows = results.get("outcomes")
+    variants = results.get("variants")
+    if not isinstance(rows, list) or not isinstance(variants, list):
+        raise NotARunDir(f"{path}: has no list of 'outcomes' and 'variants'; the file is damaged")
+    for number, row in enumerate(rows, 1):
+        missing = [key for key in OUTCOME_KEYS if not isinstance(row, dict) or key not in row]
+        if missing:
+            raise NotARunDir(f"{path}: outcome {number} lacks {', '.join(missing)}; the file is damaged")
+    for number, variant in enumerate(variants, 1):
+        if not isinstance(variant, dict) or not isinstance(variant.get("name"), str):
+            raise NotARunDir(f"{path}: variant {number} has no name; the file is damaged")
+    return results
+
+
 class RunDir:
     """A results folder of one run."""
 
@@ -116,7 +151,7 @@ class RunDir:
                 f"{self.path} is not a lab results folder (it has no results.json); "
                 "give a folder printed as 'results: ...' by `python -m lab run`"
             )
-        self.results = json.loads((self.path / "results.json").read_text())
+        self.results = read_results(self.path / "results.json")
         self._states: dict[str, dict[str, NodeState]] = {}
         self._packets: dict[str, list[Packet]] = {}
 
@@ -146,4 +181,5 @@ class RunDir:
 
     def captured_nodes(self, variant: str) -> set[str]:
         """Nodes with a capture in this variant."""
-        return {p.stem.rpartition("-")[0] for p in (self.path / variant / "captures").glob("*.pcap")}
+        nodes = set(self.state(variant))
+        return {capture_name(p.stem, nodes)[0] for p in (self.path / variant / "captures").glob("*.pcap")}

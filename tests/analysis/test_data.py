@@ -9,6 +9,7 @@ import pytest
 
 from lab.analysis import data
 from lab.analysis.explain import WINDOW_SLACK_S
+from lab.analysis.packets import capture_name
 from lab.analysis.rundir import NotARunDir
 
 OUTCOME_COLUMNS = [
@@ -58,6 +59,9 @@ PACKET_COLUMNS = [
     "icmp_code",
     "quoted_dst",
     "quoted_dport",
+    "payload",
+    "endpoints",
+    "names",
 ]
 
 
@@ -139,11 +143,13 @@ def test_packets_hold_every_captured_ipv4_packet(runs):
     assert set(frame["variant"]) == {"default"} and set(frame["run"]) == {run.name}
     assert str(frame["time"].dt.tz) == "UTC" and frame["time"].is_monotonic_increasing
     captures = sorted((run.path / "default" / "captures").glob("*.pcap"))
+    nodes = {folder.name for folder in (run.path / "default" / "state").iterdir()}
     assert {(node, interface) for node, interface in frame.groupby(["node", "interface"]).groups} == {
-        tuple(path.stem.rsplit("-", 1)) for path in captures
+        capture_name(path.stem, nodes) for path in captures
     }
+    assert ("server", "br-taosnet") in {capture_name(path.stem, nodes) for path in captures}  # the bridge side too
     for path in captures:
-        node, interface = path.stem.rsplit("-", 1)
+        node, interface = capture_name(path.stem, nodes)
         assert len(frame[(frame["node"] == node) & (frame["interface"] == interface)]) == tcpdump_count(path)
     assert len(data.packets(run, "default")) == len(frame)
 
@@ -198,3 +204,14 @@ def test_step_packets_are_the_nodes_packets_while_the_step_ran(runs):
 def test_step_packets_of_a_cell_the_run_lacks(runs):
     with pytest.raises(KeyError, match="no outcome for variant 'default', node 'win-client', step 'tcp-unpublished'"):
         data.step_packets(runs[0], "default", "win-client", "tcp-unpublished")
+
+
+@pytest.mark.root
+def test_every_run_has_its_report_in_both_languages_and_as_web_pages(nat_runs):
+    _, lab_runs = nat_runs
+    for lab_run in lab_runs:
+        folder = lab_run.run_dir
+        for name in ("report.md", "report.zh.md", "report.html", "report.zh.html"):
+            assert (folder / name).stat().st_size > 0, name
+        assert "## 各客户端的结果" in (folder / "report.zh.md").read_text()
+        assert list(folder.glob("sequence-default-remote-client-*.svg"))  # its failing cells, drawn

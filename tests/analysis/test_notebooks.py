@@ -65,6 +65,11 @@ def test_incident_walkthrough_on_a_run_with_failures(nat_runs):
     assert len(outputs(notebook, "image/svg+xml")) == 1  # the topology of the one variant
     assert any("Configurations side by side" in md for md in outputs(notebook, "text/markdown"))
     assert len(outputs(notebook, "image/png")) == 2  # outcome matrix, packet timelines
+    pages = outputs(notebook, "text/html")
+    drawn = [page for page in pages if "<svg" in page and "sequenceDiagram" in page]
+    assert len(drawn) == 2  # the failing cell's sequence diagram beside its packets, and the passing one's
+    assert "p_router--xp_remote_client: ICMP network unreachable (10.0.2.1)" in drawn[0]  # where it stopped
+    assert "<td>br-taosnet</td>" in drawn[1]  # the passing one reached the container through the bridge
 
 
 @pytest.mark.root
