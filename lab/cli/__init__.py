@@ -15,11 +15,25 @@ import signal
 import sys
 from types import ModuleType
 
-from ..console import report
+from ..console import report as report_error  # `report` is the command module lab.cli.report
 from ..errors import ExitStatus, LabError
-from . import clean, explain, run, validate
+from . import capture, clean, down, explain, report, run, shell, status, steps, up, validate
+from . import exec as exec_
 
-COMMANDS: tuple[ModuleType, ...] = (run, validate, clean, explain)
+COMMANDS: tuple[ModuleType, ...] = (
+    run,
+    validate,
+    clean,
+    explain,
+    report,
+    up,
+    status,
+    shell,
+    exec_,
+    capture,
+    steps,
+    down,
+)
 
 
 class _Parser(argparse.ArgumentParser):
@@ -61,7 +75,7 @@ def main(argv: list[str] | None = None) -> int:
             return run_remotely(args)
         return int(args.execute(args))
     except LabError as error:
-        return report(error)
+        return report_error(error)
 
 
 def console_main() -> None:
