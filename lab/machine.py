@@ -15,7 +15,10 @@ PACKAGES = Path(__file__).with_name("packages.tsv")
 
 def find_program(program: str) -> str | None:
     """The path of `program` on PATH or, failing that, in the system folders (a user's PATH may lack
-    /usr/sbin, where iptables and sysctl are; root's has it)."""
+    /usr/sbin, where iptables and sysctl are; root's has it). An absolute path (packages.tsv also
+    names files a package installs, like a font) is looked up as it is."""
+    if program.startswith("/"):
+        return program if os.path.exists(program) else None
     return shutil.which(program) or shutil.which(program, path=SYSTEM_PATH)
 
 

@@ -197,7 +197,14 @@ class Remote:
     def __init__(self, client: paramiko.SSHClient, name: str):
         self.client = client
         self.name = name
-        self.sftp: paramiko.SFTPClient = client.open_sftp()
+        try:
+            self.sftp: paramiko.SFTPClient = client.open_sftp()
+        except paramiko.SSHException:
+            client.close()
+            raise RemoteError(
+                f"{name}: the SSH server offers no SFTP subsystem, which the lab uses to copy files; "
+                f"enable it there (sshd_config: Subsystem sftp internal-sftp)"
+            ) from None
 
     def __enter__(self) -> Remote:
         return self

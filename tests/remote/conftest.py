@@ -58,7 +58,17 @@ class SshServer:
 
 @pytest.fixture(scope="session")
 def sshd(tmp_path_factory):
-    folder = tmp_path_factory.mktemp("sshd")
+    yield from serve(tmp_path_factory.mktemp("sshd"), sftp=True)
+
+
+@pytest.fixture(scope="session")
+def sshd_without_sftp(tmp_path_factory):
+    """An sshd whose configuration has no Subsystem line (so no SFTP)."""
+    yield from serve(tmp_path_factory.mktemp("sshd-nosftp"), sftp=False)
+
+
+def serve(folder: Path, sftp: bool):
+    """Start an sshd configured in `folder`; yield it; stop it."""
     host_key = keygen(folder / "host_key")
     client_key = keygen(folder / "client_key")
     (folder / "authorized_keys").write_text(Path(f"{client_key}.pub").read_text())
@@ -77,7 +87,7 @@ def sshd(tmp_path_factory):
                 "UsePAM no",
                 "StrictModes no",
                 "PidFile none",
-                "Subsystem sftp internal-sftp",
+                *(["Subsystem sftp internal-sftp"] if sftp else []),
                 "",
             ]
         )

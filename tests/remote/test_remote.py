@@ -289,3 +289,31 @@ def test_tether_stops_its_program_once_when_stdin_closes(tmp_path):
     tether.stdin.close()
     assert tether.stdout.read() == "torn down\n"
     assert tether.wait(timeout=30) == 130
+
+
+def test_symlink_under_a_mount_leading_outside_is_refused_before_connecting(offline_client, tmp_path):
+    scenario = tmp_path / "scenarios" / "with-files.yaml"
+    for name in ("conf/greeting.txt", "other/greeting.txt", "data/kept.txt"):
+        (scenario.parent / name).parent.mkdir(parents=True, exist_ok=True)
+        (scenario.parent / name).write_text("hello\n")
+    (scenario.parent / "data" / "shadow").symlink_to("/etc/shadow")
+    scenario.write_text(WITH_FILES)
+    with socket.socket() as silent:  # nothing may even try to connect
+        silent.bind(("127.0.0.1", 0))
+        result = offline_client.run("validate", str(scenario), "--on", f"root@127.0.0.1:{silent.getsockname()[1]}")
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert "leads outside the scenario's folder (to /etc/shadow)" in result.stderr, result.stderr
+    assert "Traceback" not in result.stderr
+
+
+@pytest.mark.root
+def test_server_without_sftp_is_one_clear_line(client, sshd_without_sftp):
+    client.known_hosts.write_text(sshd_without_sftp.host_key_line)
+    result = client.run(
+        "validate", NAT, "--on", sshd_without_sftp.target, "--identity", str(sshd_without_sftp.client_key)
+    )
+    assert result.returncode == 3, result.stdout + result.stderr
+    assert result.stderr.strip().splitlines() == [
+        f"cannot use the lab machine: root@127.0.0.1:{sshd_without_sftp.port}: the SSH server offers no SFTP "
+        "subsystem, which the lab uses to copy files; enable it there (sshd_config: Subsystem sftp internal-sftp)"
+    ]
