@@ -57,17 +57,29 @@ def run_scenario(
         record.finish()
         _publish(record, scenario, progress)
     finally:
-        with deferred_signals(progress):  # the last of the undoing: a signal waits until it is done
-            for line in remove_folder(str(workdir)):
-                transcript.write(line)
-            transcript.close()
-            left = journal.close()
-            if left:
-                progress(
-                    f"teardown left {len(left)} object(s) behind: {'; '.join(left)}; "
-                    f"`python -m lab clean --run {run_id}` removes them"
-                )
+        finish_work(workdir, transcript, journal, run_id, progress)
     return record
+
+
+def finish_work(
+    workdir: Path,
+    transcript: Transcript,
+    journal: Journal,
+    run_id: str,
+    progress: Callable[[str], None],
+) -> None:
+    """The last of the undoing, which a signal waits for: remove the work folder, close the
+    transcript and the journal, and say through `progress` what teardown left behind."""
+    with deferred_signals(progress):
+        for line in remove_folder(str(workdir)):
+            transcript.write(line)
+        transcript.close()
+        left = journal.close()
+        if left:
+            progress(
+                f"teardown left {len(left)} object(s) behind: {'; '.join(left)}; "
+                f"`python -m lab clean --run {run_id}` removes them"
+            )
 
 
 def _publish(record: RunRecord, scenario: model.Scenario, progress: Callable[[str], None]) -> None:

@@ -18,9 +18,9 @@ from collections.abc import Callable
 from pathlib import Path
 
 from .commands import Transcript
-from .deploy.journal import Journal, remove_folder
+from .deploy.journal import Journal
 from .deploy.signals import deferred_signals
-from .runner import _run_variant
+from .runner import _run_variant, finish_work
 from .steps.execute import Outcome
 from .sweep import Task
 
@@ -97,17 +97,8 @@ def _worker_main() -> int:
     except KeyboardInterrupt:
         status = 130
     finally:
-        with deferred_signals():
-            for line in remove_folder(str(workdir)):
-                transcript.write(line)
-            transcript.close()
-            left = journal.close()
-            if left:
-                emit(
-                    "progress",
-                    f"teardown left {len(left)} object(s) behind: {'; '.join(left)}; "
-                    f"`python -m lab clean --run {task.run_id}` removes them",
-                )
+        with deferred_signals():  # silent here; held until the versions are sent too
+            finish_work(workdir, transcript, journal, task.run_id, lambda text: emit("progress", text))
             emit("versions", record.versions)
     return status
 
