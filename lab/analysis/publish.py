@@ -3,6 +3,11 @@ every language (report.md, report.zh.md) and as web pages (report.html, report.z
 
 from __future__ import annotations
 
+import multiprocessing
+import os
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass
+from functools import cache, partial
 from pathlib import Path
 
 from ..errors import InvalidInput
@@ -14,9 +19,11 @@ from .html import write_page
 from .messages import LANGUAGES, SOURCE_LANGUAGE, language, t
 from .report import Pictures, write_report
 from .rundir import NotARunDir, RunDir
-from .sequence import build_diagram, diagram_name, worth_drawing
+from .sequence import Diagram, build_diagram, diagram_name, worth_drawing
 from .sequence_draw import draw
 from .topology import path_graph, render_topology
+
+PICTURES_PER_WORKER = 8  # fewer pictures per worker, and starting the pool costs more than it saves
 
 
 def _suffix(lang: str) -> str:
@@ -34,39 +41,87 @@ def run_scenario(run_dir: Path) -> model.Scenario:
         raise NotARunDir(f"{path}: the scenario of this run no longer reads with this lab:\n{error}") from None
 
 
+@dataclass(frozen=True)
+class _Picture:
+    """One picture to draw: a variant's topology, or the sequence diagram (and failing path) of one cell."""
+
+    lang: str
+    variant: model.Variant
+    outcome: dict | None = None  # None: the variant's topology picture
+
+
+@dataclass(frozen=True)
+class _Drawn:
+    picture: _Picture
+    file: str  # the topology picture, or the sequence diagram's SVG
+    diagram: Diagram | None = None
+    png: str = ""
+    path: str = ""  # the failing path on the map, if the diagram shows where it broke
+
+
+@cache
+def _run_dir(path: Path) -> RunDir:
+    return RunDir(path)  # one per process: its captures are read once
+
+
+def _draw(run_dir: Path, scenario_name: str, picture: _Picture) -> _Drawn:
+    """Draw `picture` into `run_dir` (in this process or in a worker of the pool)."""
+    run, variant, suffix = _run_dir(run_dir), picture.variant, _suffix(picture.lang)
+    with language(picture.lang):
+        if picture.outcome is None:
+            name = f"topology-{safe_name(variant.name)}{suffix}.svg"
+            title = t("{scenario} — variant {variant}", scenario=scenario_name, variant=variant.name)
+            render_topology(variant, title, run.path / name)
+            return _Drawn(picture, name)
+        containers = {str(c.ip): c.name for c in variant.deployment.containers}
+        diagram = build_diagram(run, picture.outcome, containers)
+        stem = diagram_name(diagram) + suffix
+        svg, png = draw(diagram, run.path / stem)
+        path = ""
+        broke = diagram.path_and_break()
+        if broke is not None:
+            path = f"path-{stem.removeprefix('sequence-')}.svg"
+            title = t("{cell}: the path of the client's packets", cell=" / ".join(diagram_key(diagram)))
+            render_topology(variant, title, run.path / path, path_graph(variant, title, *broke))
+        return _Drawn(picture, svg.name, diagram, png.name, path)
+
+
+def diagram_key(diagram: Diagram) -> tuple[str, str, str]:
+    """The cell a diagram shows: (variant, node, step)."""
+    return diagram.variant, diagram.node, diagram.step
+
+
+def _draw_all(run: RunDir, scenario_name: str, pictures: list[_Picture]) -> list[_Drawn]:
+    """Every picture, in order; in a pool of processes when there are enough to pay for starting it."""
+    workers = min(len(os.sched_getaffinity(0)), len(pictures) // PICTURES_PER_WORKER)
+    draw_one = partial(_draw, run.path, scenario_name)
+    if workers < 2:
+        return [draw_one(picture) for picture in pictures]
+    with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("forkserver")) as pool:
+        return list(pool.map(draw_one, pictures))
+
+
 def publish_run(run_dir: Path, scenario: model.Scenario) -> Path:
     """Write every picture, explanation.txt and each language's report; return report.md's path."""
     run = RunDir(run_dir)
     variants = {variant.name: variant for variant in scenario.variants if variant.name in run.variant_names}
+    drawn_cells = [o for o in worth_drawing(run) if o["variant"] in variants]
+    pictures = [
+        picture
+        for lang in LANGUAGES
+        for picture in (
+            *(_Picture(lang, variant) for variant in variants.values()),
+            *(_Picture(lang, variants[o["variant"]], o) for o in drawn_cells),
+        )
+    ]
+    drawn = _draw_all(run, scenario.name, pictures)
     reports = {}
     for lang in LANGUAGES:
+        mine = [d for d in drawn if d.picture.lang == lang]
+        topology = {d.picture.variant.name: d.file for d in mine if d.diagram is None}
+        sequences = {diagram_key(d.diagram): (d.diagram, d.file, d.png) for d in mine if d.diagram is not None}
+        paths = {diagram_key(d.diagram): d.path for d in mine if d.diagram is not None and d.path}
         with language(lang):
-            topology = {}
-            for name, variant in variants.items():
-                picture = f"topology-{safe_name(name)}{_suffix(lang)}.svg"
-                render_topology(
-                    variant,
-                    t("{scenario} — variant {variant}", scenario=scenario.name, variant=name),
-                    run.path / picture,
-                )
-                topology[name] = picture
-            sequences, paths = {}, {}
-            for outcome in worth_drawing(run):
-                variant = variants.get(outcome["variant"])
-                if variant is None:
-                    continue
-                containers = {str(c.ip): c.name for c in variant.deployment.containers}
-                diagram = build_diagram(run, outcome, containers)
-                stem = diagram_name(diagram) + _suffix(lang)
-                svg, png = draw(diagram, run.path / stem)
-                key = (diagram.variant, diagram.node, diagram.step)
-                sequences[key] = (diagram, svg.name, png.name)
-                broke = diagram.path_and_break()
-                if broke is not None:
-                    name = f"path-{stem.removeprefix('sequence-')}.svg"
-                    title = t("{cell}: the path of the client's packets", cell=" / ".join(key))
-                    render_topology(variant, title, run.path / name, path_graph(variant, title, *broke))
-                    paths[key] = name
             explanations = explain_run(run)
             if lang == SOURCE_LANGUAGE:
                 atomic_write(run.path / "explanation.txt", render(explanations))

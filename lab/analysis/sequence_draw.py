@@ -26,6 +26,7 @@ CHAR_IN = 0.062  # about one character of 7.5 pt text
 MARGIN_IN = 0.5
 # Chinese glyphs come from the CJK fonts the machine has (Debian: fonts-wqy-microhei); SVG text names them all
 FONTS = ["DejaVu Sans", "WenQuanYi Micro Hei", "Noto Sans CJK SC"]
+SVG_STYLE = {"svg.fonttype": "none", "svg.hashsalt": "lab"}  # text stays text; ids the same from run to run
 COLORS = {"request": "#1f4e79", REPLY: "#2e7d32", REFUSAL: "#c62828"}
 FILL = {
     "client": "#e8eef7",
@@ -49,7 +50,7 @@ def figure(diagram: Diagram) -> Figure:
     width = max(8.0, len(columns) * COLUMN_IN + MARGIN_IN)
     top = 0.6 + header_in
     height = top + (len(diagram.events) + 1) * ROW_IN + MARGIN_IN
-    with matplotlib.rc_context({"svg.fonttype": "none", "font.family": _fonts()}):
+    with matplotlib.rc_context({**SVG_STYLE, "font.family": _fonts()}):
         fig = Figure(figsize=(width, height))
         ax = fig.add_axes((0, 0, 1, 1))
         ax.set_xlim(0, width)
@@ -111,18 +112,23 @@ def _arrow(ax, arrow: Arrow, start: float, end: float, y: float) -> None:
     ax.text((start + end) / 2, y - 0.07, arrow.label, ha="center", va="bottom", fontsize=7.5, color=color)
 
 
-def svg_text(diagram: Diagram) -> str:
-    """The diagram as an SVG document, its text kept as text."""
+def _svg(picture: Figure) -> str:
     buffer = io.StringIO()
-    with matplotlib.rc_context({"svg.fonttype": "none", "font.family": _fonts(), "svg.hashsalt": "lab"}):
-        figure(diagram).savefig(buffer, format="svg", metadata={"Date": None})
+    picture.savefig(buffer, format="svg", metadata={"Date": None})
     return buffer.getvalue()
 
 
+def svg_text(diagram: Diagram) -> str:
+    """The diagram as an SVG document, its text kept as text."""
+    with matplotlib.rc_context({**SVG_STYLE, "font.family": _fonts()}):
+        return _svg(figure(diagram))
+
+
 def draw(diagram: Diagram, stem: Path) -> tuple[Path, Path]:
-    """Write `stem`.svg and `stem`.png; return their paths."""
+    """Write `stem`.svg (as svg_text) and `stem`.png, from one figure; return their paths."""
     svg, png = stem.with_name(f"{stem.name}.svg"), stem.with_name(f"{stem.name}.png")
-    svg.write_text(svg_text(diagram), encoding="utf-8")
-    with matplotlib.rc_context({"font.family": _fonts()}):
-        figure(diagram).savefig(png, format="png", dpi=110)
+    with matplotlib.rc_context({**SVG_STYLE, "font.family": _fonts()}):
+        picture = figure(diagram)
+        svg.write_text(_svg(picture), encoding="utf-8")
+        picture.savefig(png, format="png", dpi=110)
     return svg, png
