@@ -9,7 +9,12 @@ the test with both texts side by side. Skipped without the real TDengine (tests/
 
 from __future__ import annotations
 
+import re
+
 import pytest
+
+from lab.analysis.explain import explain_outcome
+from lab.analysis.rundir import RunDir
 
 from ..conftest import REPO
 from ..integration.conftest import LabRun, run_lab
@@ -18,6 +23,7 @@ from .compare import compare
 pytestmark = pytest.mark.root  # builds real namespaces and a real dockerd
 
 RUN_TIMEOUT_S = 1800  # the real shell takes 1-1.5 s a cell: the fidelity scenario's ~280 cells take ~13 min
+VNODE_HOSTS = {7030: "taosnode2", 8030: "taosnode3"}  # serverPort -> fqdn in the partial fix
 SCENARIOS = {
     "fidelity": REPO / "tests" / "fidelity" / "tdengine-fidelity.yaml",
     "takeover": REPO / "tests" / "fidelity" / "tdengine-takeover.yaml",
@@ -53,3 +59,28 @@ def test_every_cell_is_the_same_emulated_and_real(runs):
     emulated, real = runs
     differences = compare(emulated.results["outcomes"], real.results["outcomes"])
     assert not differences, "\n\n".join(str(d) for d in differences)
+
+
+def test_the_partial_fix_is_explained_by_the_vnode_endpoint_the_mnode_handed_out(runs):
+    """node1-identical: the mnode (taosnode1, published as 6030) answers the remote client, then
+    the vnode's endpoint it hands out (taosnode2:7030 or taosnode3:8030, wherever the vgroup
+    landed) resolves to 10.0.31.2, where nothing is published at that port."""
+    for run in runs:
+        if "node1-identical" not in {v["name"] for v in run.results["variants"]}:
+            pytest.skip("a scenario without the partial fix")
+        folder = RunDir(run.run_dir)
+        outcome = next(
+            o
+            for o in folder.outcomes
+            if (o["variant"], o["node"], o["step"]) == ("node1-identical", "remote-client", "remote-insert")
+        )
+        explanation = explain_outcome(folder, outcome)
+        failed = [a for a in explanation.attempts if a.dst == "10.0.31.2" and a.dport in (7030, 8030)]
+        assert failed, explanation.text()
+        vnode = failed[0]
+        assert not vnode.answered and vnode.answers, explanation.text()
+        dnode = VNODE_HOSTS[vnode.dport]
+        assert any(re.fullmatch(rf"{dnode}(:{vnode.dport})?", e) for e in vnode.endpoints), explanation.text()
+        assert "no NAT rule" in vnode.nat, explanation.text()
+        mnode = [a for a in explanation.attempts if a.dst == "10.0.31.2" and a.dport == 6030]
+        assert mnode and all(a.answered for a in mnode), explanation.text()
