@@ -30,6 +30,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from .deploy.journal import worker_run_id
 from .results.record import RunRecord
 from .scenario import model
 from .steps.execute import Outcome
@@ -150,7 +151,7 @@ def run_parallel(
             record.repeat,
             record.variant_dir(variant.name, trial),
             record.directory,
-            f"{record.run_id}-w{number}",
+            worker_run_id(record.run_id, number),
         )
         for number, (variant, trial) in enumerate(((v, t) for v in variants for t in range(1, record.repeat + 1)), 1)
     )

@@ -19,7 +19,7 @@ def add_to(commands: argparse._SubParsersAction) -> argparse.ArgumentParser:
         "everything in their nodes' namespaces, their Docker engines' cgroups, mounts and folders. "
         "Runs still in progress are left alone. Exit status 1 names what could not be removed.",
     )
-    clean.add_argument("--run", metavar="ID", help="only this run (the id in its journal's name)")
+    clean.add_argument("--run", metavar="ID", help="only this run and its workers (the id in its journal's name)")
     add_remote_options(clean)
     return clean
 
@@ -28,12 +28,12 @@ def execute(args: argparse.Namespace) -> int:
     """0 when everything of the dead runs is gone (or nothing was left), 1 when something could
     not be removed (each named; its journal is kept for another try), 3 when not root,
     130 when interrupted (the run being cleaned is finished first)."""
-    from ..deploy.journal import clean, journals
+    from ..deploy.journal import clean, journals, of_run
 
     if os.geteuid() != 0:
         err.print("cannot clean: removing namespaces, processes and mounts needs root (sudo)")
         return ExitStatus.UNFIT
-    if args.run and not any(path.stem == args.run for path in journals()):
+    if args.run and not any(of_run(path, args.run) for path in journals()):
         raise InvalidInput(
             f"no journal of a run '{args.run}'; runs with journals: {', '.join(p.stem for p in journals()) or 'none'}"
         )

@@ -18,6 +18,7 @@ from __future__ import annotations
 import ctypes
 import json
 import os
+import re
 import shutil
 import signal
 import socket
@@ -352,6 +353,16 @@ def undo(records: list[dict]) -> list[str]:
     return done
 
 
+def worker_run_id(run_id: str, number: int) -> str:
+    """The run id of the `number`th worker of run `run_id` (`run --jobs`: each worker journals its own variant)."""
+    return f"{run_id}-w{number}"
+
+
+def of_run(journal: Path, run_id: str) -> bool:
+    """Whether `journal` is run `run_id`'s own or one of its workers'."""
+    return journal.stem == run_id or re.fullmatch(rf"{re.escape(run_id)}-w\d+", journal.stem) is not None
+
+
 def journals() -> list[Path]:
     """Journals of runs that have not finished their own teardown."""
     return sorted(STATE_DIR.glob("*.jsonl")) if STATE_DIR.exists() else []
@@ -367,11 +378,11 @@ class Cleaned:
 
 
 def clean(run_id: str | None = None) -> list[Cleaned]:
-    """Undo dead runs (all, or the one with `run_id`); live runs are left alone. Signals wait
+    """Undo dead runs (all, or the one with `run_id` and its workers); live runs are left alone. Signals wait
     until a run's undoing is done. A run whose objects are all gone loses its journal."""
     cleaned = []
     for path in journals():
-        if run_id and path.stem != run_id:
+        if run_id and not of_run(path, run_id):
             continue
         records = read(path)
         if is_live(records):

@@ -132,3 +132,22 @@ def test_undo_of_a_folder_stops_the_processes_that_use_it(tmp_path):
         if user.poll() is None:
             user.kill()
         user.wait(timeout=10)
+
+
+def test_clean_of_a_run_takes_its_workers_journals_and_no_other_runs(tmp_path, monkeypatch):
+    """`lab clean --run ID` after a crashed `run --jobs`: the parent's journal and each worker's
+    (ID-w1, ID-w2...), never another run whose id merely starts the same way."""
+    from lab.deploy import journal as journal_module
+
+    monkeypatch.setattr(journal_module, "STATE_DIR", tmp_path / "runs")
+    (tmp_path / "runs").mkdir()
+    stems = ["r1", journal_module.worker_run_id("r1", 1), journal_module.worker_run_id("r1", 12), "r10-w1", "r1-wx"]
+    folders = {}
+    for stem in stems:
+        folders[stem] = tmp_path / f"left-by-{stem}"
+        folders[stem].mkdir()
+        Journal(stem, tmp_path / "runs" / f"{stem}.jsonl").folder(folders[stem])  # a crashed run: no run record
+    cleaned = journal_module.clean("r1")
+    assert sorted(c.run_id for c in cleaned) == ["r1", "r1-w1", "r1-w12"]
+    assert sorted(stem for stem in stems if folders[stem].exists()) == ["r1-wx", "r10-w1"]
+    assert sorted(p.stem for p in journal_module.journals()) == ["r1-wx", "r10-w1"]
