@@ -86,6 +86,13 @@ class Explanation:
     error: str
     attempts: list[Attempt]
     note: str = ""
+    trial: int | None = None  # which replay of the variant, when the run repeated it (run --repeat)
+
+    @property
+    def cell(self) -> str:
+        """`variant / node / step`, the variant with its trial (`#2`) in a repeated run."""
+        variant = self.variant if self.trial is None else f"{self.variant} #{self.trial}"
+        return f"{variant} / {self.node} / {self.step}"
 
     def one_line(self) -> str:
         """The chain in one line (for passing cells)."""
@@ -98,7 +105,7 @@ class Explanation:
             via = f" -> {attempt.nat_rule.to}" if attempt.nat_rule else ""
             chains.append(f"{start}{attempt.protocol} {attempt.target}{via}: {attempt.answer}")
         status = t("ok") if self.ok else t("failed ({error})", error=self.error)
-        return f"{self.variant} / {self.node} / {self.step}: {status} — " + (
+        return f"{self.cell}: {status} — " + (
             " | ".join(chains) or self.note or t("no packets captured")
         )
 
@@ -107,7 +114,7 @@ class Explanation:
         verdict = t("ok") if self.ok else t("FAILED")
         met = t("met") if self.met else t("NOT met")
         lines = [
-            f"{self.variant} / {self.node} / {self.step}: "
+            f"{self.cell}: "
             + t("{verdict} (expected {expected}: {met})", verdict=verdict, expected=self.expected, met=met)
         ]
         if self.error:
@@ -387,6 +394,8 @@ def explain_outcome(run: RunDir, outcome: dict) -> Explanation:
     explanation = Explanation(
         variant, node, outcome["step"], outcome["ok"], outcome["met"], outcome["expected"], outcome["error"], []
     )
+    if run.repeat > 1:
+        explanation.trial = outcome.get("trial")
     client = states.get(node)
     if client is None:
         explanation.note = t("{node} is a container: the lab captures on nodes only", node=node)

@@ -161,6 +161,12 @@ class RunDir:
         return self.results["outcomes"]
 
     @property
+    def repeat(self) -> int:
+        """How many times each variant was replayed (`run --repeat`)."""
+        repeat = self.results.get("repeat", 1)
+        return repeat if isinstance(repeat, int) and repeat > 0 else 1
+
+    @property
     def variant_names(self) -> list[str]:
         """Variants in the order they ran."""
         return [v["name"] for v in self.results["variants"]]

@@ -8,6 +8,8 @@ import subprocess
 import sys
 import xml.etree.ElementTree as ElementTree
 
+from lab.analysis.explain import explain_run
+from lab.analysis.rundir import RunDir
 from lab.results.matrix import outcome_matrix
 from lab.results.pivot import pivot_markdown, pivot_svg, pivot_tables
 from lab.results.record import RunRecord, safe_name
@@ -104,6 +106,9 @@ def test_each_trial_is_recorded_apart_and_cells_read_as_counts(tmp_path):
         assert [(r["trial"], r["cell"]) for r in csv.DictReader(file)] == [("1", "1/2 flaky"), ("2", "1/2 flaky")]
     sessions = [(tmp_path / variant / f"trial-{n}" / "sessions" / "client--ping-server.txt") for n in (1, 2)]
     assert all(path.is_file() for path in sessions)  # no trial overwrote another's
+    headers = [e.text().splitlines()[0] for e in explain_run(RunDir(tmp_path))]
+    assert headers[0].startswith(f"{variant} #1 / client / ping-server: ok")
+    assert headers[1].startswith(f"{variant} #2 / client / ping-server: FAILED")
 
 
 def test_a_matrix_variant_names_its_folder_as_it_is():
