@@ -36,6 +36,7 @@ OUTCOME_COLUMNS = {
     "error": "str",
     "started_at": TIME,
     "attempts": "int64",
+    "trial": "int64",  # which replay of the variant (run --repeat); 1 in a run without repeats
 }
 RUN_COLUMNS = {
     "run": "str",
@@ -126,10 +127,15 @@ def _runs(runs: Run | Iterable[Run]) -> list[Run]:
 
 
 def outcomes(runs: Run | Iterable[Run]) -> pd.DataFrame:
-    """One row per run x variant x node x step, in the order each run recorded them."""
+    """One row per run x variant x trial x node x step, in the order each run recorded them."""
     fields = list(OUTCOME_COLUMNS)[2:]  # as named in results.json
     rows = [
-        {"run": run.name, "scenario": run.scenario, **{field: o[field] for field in fields}}
+        {
+            "run": run.name,
+            "scenario": run.scenario,
+            **{field: o[field] for field in fields if field != "trial"},
+            "trial": o.get("trial", 1),
+        }  # runs recorded before run --repeat existed have one trial
         for run in _runs(runs)
         for o in run.outcomes
     ]

@@ -26,6 +26,7 @@ OUTCOME_COLUMNS = [
     "error",
     "started_at",
     "attempts",
+    "trial",
 ]
 RUN_COLUMNS = [
     "run",

@@ -11,6 +11,8 @@ import pytest
 from nbclient import NotebookClient
 
 from ..conftest import REPO
+from ..integration.conftest import run_lab
+from .conftest import SCENARIO
 
 NOTEBOOKS = REPO / "notebooks"
 
@@ -76,11 +78,28 @@ def test_incident_walkthrough_on_a_run_with_failures(nat_runs):
 def test_compare_runs_over_two_runs_of_a_scenario(nat_runs):
     root, runs = nat_runs
     notebook = run_notebook("compare-runs.ipynb", LAB_RESULTS_ROOT=str(root))
-    assert f"2 run(s) under {root}, 22 outcome(s)" in "".join(outputs(notebook, "stream"))
+    assert f"2 run(s) under {root}, 22 outcome(s), 2 replay(s) of a variant" in "".join(outputs(notebook, "stream"))
     markdown = "\n".join(outputs(notebook, "text/markdown"))
     older, newer = (run.run_dir.name for run in runs)
     assert f"older run `{older}`, newer run `{newer}`" in markdown
     assert len(outputs(notebook, "image/png")) == 2  # pass rates, durations
+
+
+@pytest.mark.root
+def test_compare_runs_counts_the_trials_of_a_repeated_run(nat_runs, tmp_path):
+    """A run of the same scenario with --repeat 2 after a single one: every trial is a replay in the
+    pass rates, and the two runs compare cell by cell by the share of trials that passed."""
+    _, runs = nat_runs
+    shutil.copytree(runs[-1].run_dir, tmp_path / runs[-1].run_dir.name)
+    repeated = run_lab(SCENARIO, tmp_path, "--repeat", "2")
+    assert repeated.returncode == 0, repeated.stdout + repeated.stderr
+    notebook = run_notebook("compare-runs.ipynb", LAB_RESULTS_ROOT=str(tmp_path))
+    assert f"2 run(s) under {tmp_path}, 33 outcome(s), 3 replay(s) of a variant" in "".join(outputs(notebook, "stream"))
+    (rates,) = [page for page in outputs(notebook, "text/html") if "pass_rate" in page]
+    assert "<th>replays</th>" in rates and "<td>3</td>" in rates  # each cell: 1 + 2 replays
+    markdown = "\n".join(outputs(notebook, "text/markdown"))
+    assert f"newer run `{repeated.run_dir.name}`" in markdown
+    assert "**No differences**" in markdown  # 2/2 passed (or 0/2) against 1/1 (or 0/1): the same share
 
 
 @pytest.mark.root
