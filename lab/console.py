@@ -5,11 +5,13 @@ Shared by the local commands (cli.py) and the same commands on another machine (
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
-from rich.console import Console
+from rich.console import Console, Group
 from rich.markup import escape
 from rich.table import Table
+from rich.text import Text
 
 from .errors import LabError, MachineUnfit, ScenarioInvalid
 from .results.matrix import Matrix
@@ -103,3 +105,27 @@ def pivot_table(table: PivotTable) -> Table:
             row.append(text)
         out_table.add_row(*row)
     return out_table
+
+
+class RunningVariants:
+    """The live lines under the progress of `run --jobs`: one per running variant, what it does and
+    for how long (a rich renderable for rich.live.Live; `update` is given {label: latest progress})."""
+
+    def __init__(self) -> None:
+        self._doing: dict[str, str] = {}
+        self._since: dict[str, float] = {}
+
+    def update(self, doing: dict[str, str]) -> None:
+        """What each running variant does now; variants no longer named have finished."""
+        now = time.monotonic()
+        self._since = {label: self._since.get(label, now) for label in doing}
+        self._doing = dict(doing)
+
+    def __rich__(self) -> Group:
+        now = time.monotonic()
+        return Group(
+            *(
+                Text.assemble(("  running ", "dim"), (label, "bold"), f" ({now - self._since[label]:.0f}s): {doing}")
+                for label, doing in self._doing.items()
+            )
+        )

@@ -13,7 +13,7 @@ from .deploy.deployment import Deployment
 from .deploy.journal import Journal, remove_folder
 from .deploy.signals import deferred_signals
 from .errors import BuildError
-from .results.record import RunRecord, create_unique_dir
+from .results.record import RunRecord, create_unique_dir, trial_label
 from .scenario import model
 from .software import software_versions
 from .steps.execute import Outcome, run_steps
@@ -32,9 +32,11 @@ def run_scenario(
     variants: list[str] | None = None,
     repeat: int = 1,
     jobs: int = 1,
+    running_now: Callable[[dict[str, str]], None] | None = None,
 ) -> RunRecord:
     """Run the chosen variants (all by default), each `repeat` times, up to `jobs` at once (each in
-    a worker process of its own, lab/sweep.py), and return the finished record."""
+    a worker process of its own, lab/sweep.py, which tells `running_now` what each running variant
+    does), and return the finished record."""
     run_id = uuid.uuid4().hex[:8]
     record = RunRecord(scenario, new_run_dir(results_root, scenario), run_id, repeat)
     transcript = Transcript(record.directory / "transcript.log")
@@ -48,7 +50,7 @@ def run_scenario(
         if jobs > 1 and len(chosen) * repeat > 1:
             from .sweep import run_parallel
 
-            run_parallel([v for _, v in chosen], record, jobs, progress, on_outcome)
+            run_parallel([v for _, v in chosen], record, jobs, progress, on_outcome, running_now)
         else:
             for number, variant in chosen:
                 for trial in range(1, repeat + 1):
@@ -96,7 +98,7 @@ def _publish(record: RunRecord, scenario: model.Scenario, progress: Callable[[st
 
 
 def _run_variant(variant, record, transcript, workdir, run_id, journal, progress, on_outcome, trial=1) -> None:
-    label = variant.name if record.repeat == 1 else f"{variant.name} #{trial}"
+    label = trial_label(variant.name, trial, record.repeat)
 
     def say(text: str) -> None:
         progress(f"[{label}] {text}")

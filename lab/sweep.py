@@ -31,7 +31,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .deploy.journal import worker_run_id
-from .results.record import RunRecord
+from .results.record import RunRecord, trial_label
 from .scenario import model
 from .steps.execute import Outcome
 
@@ -104,6 +104,8 @@ class _Worker:
 
     def __init__(self, task: Task, events: queue.Queue) -> None:
         self.task = task
+        self.label = trial_label(task.variant.name, task.trial, task.repeat)
+        self.doing = "starting"  # its latest progress, without the label
         self.reported = False  # it sent its `variant` record
         self.log = task.folder / "worker.log"
         task.folder.mkdir(parents=True, exist_ok=True)
@@ -142,8 +144,10 @@ def run_parallel(
     jobs: int,
     progress: Callable[[str], None],
     on_outcome: Callable[[Outcome, int], None],
+    running_now: Callable[[dict[str, str]], None] | None = None,
 ) -> None:
-    """Run every trial of `variants` (record.repeat each), up to `jobs` at once, into `record`."""
+    """Run every trial of `variants` (record.repeat each), up to `jobs` at once, into `record`;
+    `running_now` hears, whenever it changes, what each running variant does ({label: latest progress})."""
     tasks = deque(
         Task(
             variant,
@@ -163,6 +167,8 @@ def run_parallel(
         try:
             while tasks and len(running) < jobs and not interrupted:
                 running.append(_Worker(tasks.popleft(), events))
+            if running_now is not None:
+                running_now({w.label: w.doing for w in running})
             worker, event = events.get()
             if event is None:
                 worker.process.wait()
@@ -177,6 +183,8 @@ def run_parallel(
             tasks.clear()
             for worker in running:
                 worker.stop()
+    if running_now is not None:
+        running_now({})
     if interrupted:
         raise KeyboardInterrupt("interrupted while variants ran in parallel")
 
@@ -190,7 +198,9 @@ def _handle(
 ) -> None:
     trial = worker.task.trial
     if "progress" in event:
-        progress(str(event["progress"]))
+        text = str(event["progress"])
+        worker.doing = text.removeprefix(f"[{worker.label}] ")
+        progress(text)
     elif "outcome" in event:
         fields = dict(event["outcome"])
         fields["argv"] = tuple(fields["argv"])
@@ -228,11 +238,11 @@ def _finish(worker: _Worker, record: RunRecord, progress: Callable[[str], None])
     if worker.reported:
         return
     if worker.process.returncode == 130:
-        progress(f"[{task.variant.name} #{task.trial}] interrupted and torn down")
+        progress(f"[{worker.label}] interrupted and torn down")
         return
     tail = "\n".join(log.splitlines()[-LOG_TAIL_LINES:])
     error = f"its worker process exited with status {worker.process.returncode} before reporting" + (
         f"; the end of its log ({worker.log.name}):\n{tail}" if tail else ""
     )
-    progress(f"[{task.variant.name} #{task.trial}] failed: {error}")
+    progress(f"[{worker.label}] failed: {error}")
     record.add_variant(task.variant.name, task.variant.description, error, {}, None, task.trial, run_id=task.run_id)

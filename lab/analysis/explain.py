@@ -12,6 +12,7 @@ import re
 from dataclasses import dataclass, field
 from ipaddress import IPv4Address
 
+from ..results.record import trial_label
 from ..steps.probe import MODULE as PROBE_MODULE
 from . import handed
 from .messages import N_, joiner, t, width
@@ -86,13 +87,13 @@ class Explanation:
     error: str
     attempts: list[Attempt]
     note: str = ""
-    trial: int | None = None  # which replay of the variant, when the run repeated it (run --repeat)
+    trial: int = 1  # which replay of the variant
+    repeat: int = 1  # of how many (run --repeat)
 
     @property
     def cell(self) -> str:
         """`variant / node / step`, the variant with its trial (`#2`) in a repeated run."""
-        variant = self.variant if self.trial is None else f"{self.variant} #{self.trial}"
-        return f"{variant} / {self.node} / {self.step}"
+        return f"{trial_label(self.variant, self.trial, self.repeat)} / {self.node} / {self.step}"
 
     def one_line(self) -> str:
         """The chain in one line (for passing cells)."""
@@ -105,9 +106,7 @@ class Explanation:
             via = f" -> {attempt.nat_rule.to}" if attempt.nat_rule else ""
             chains.append(f"{start}{attempt.protocol} {attempt.target}{via}: {attempt.answer}")
         status = t("ok") if self.ok else t("failed ({error})", error=self.error)
-        return f"{self.cell}: {status} — " + (
-            " | ".join(chains) or self.note or t("no packets captured")
-        )
+        return f"{self.cell}: {status} — " + (" | ".join(chains) or self.note or t("no packets captured"))
 
     def text(self) -> str:
         """The whole chain, one attempt per paragraph, and why it ends as it does."""
@@ -394,8 +393,7 @@ def explain_outcome(run: RunDir, outcome: dict) -> Explanation:
     explanation = Explanation(
         variant, node, outcome["step"], outcome["ok"], outcome["met"], outcome["expected"], outcome["error"], []
     )
-    if run.repeat > 1:
-        explanation.trial = outcome.get("trial")
+    explanation.trial, explanation.repeat = outcome.get("trial", 1), run.repeat
     client = states.get(node)
     if client is None:
         explanation.note = t("{node} is a container: the lab captures on nodes only", node=node)

@@ -6,17 +6,20 @@ import argparse
 import os
 import tempfile
 import time
+from contextlib import nullcontext
 from pathlib import Path
 
+from rich.live import Live
 from rich.markup import escape
 
 from .. import kinds
-from ..console import err, load_or_report, out, outcome_table, pivot_table, results_line
+from ..console import RunningVariants, err, load_or_report, out, outcome_table, pivot_table, results_line
 from ..errors import ExitStatus, InvalidInput
 from ..machine import check_machine
 from ..remote import add_options as add_remote_options
 from ..results.matrix import outcome_matrix
 from ..results.pivot import pivot_tables
+from ..results.record import trial_label
 from ..software import SOFTWARE, check_software, home_option, with_homes
 from ..software.base import HOME_MODE
 from ..sweep import add_sweep_options, check_sweep_options
@@ -99,12 +102,21 @@ def execute(args: argparse.Namespace) -> int:
     def on_outcome(o, trial: int = 1) -> None:
         verdict = "ok" if o.ok else f"failed ({o.error})"
         flag = "" if o.met else f"  <- NOT MET, expected {o.expected}"
-        label = o.variant if args.repeat == 1 else f"{o.variant} #{trial}"
+        label = trial_label(o.variant, trial, args.repeat)
         progress(f"[{label}] {o.node} {o.step}: {verdict} in {o.duration_s:.2f}s{flag}")
 
     err.print(f"running {scenario.name}: {len(scenario.variants)} variant(s)")
+    running = RunningVariants()  # live lines, on a terminal, when variants run in parallel
+    live = (
+        Live(running, console=err, transient=True, refresh_per_second=2)
+        if err.is_terminal and args.jobs > 1
+        else nullcontext()
+    )
     try:
-        record = run_scenario(scenario, args.results, progress, on_outcome, args.variant, args.repeat, args.jobs)
+        with live:
+            record = run_scenario(
+                scenario, args.results, progress, on_outcome, args.variant, args.repeat, args.jobs, running.update
+            )
     except KeyboardInterrupt:
         err.print("interrupted: the lab was torn down; the results folder is marked incomplete")
         return ExitStatus.INTERRUPTED

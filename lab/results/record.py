@@ -47,6 +47,11 @@ def atomic_write(path: Path, text: str) -> None:
     os.replace(temporary, path)
 
 
+def trial_label(variant: str, trial: int, repeat: int) -> str:
+    """How progress and explanations name one trial of a variant: its name, with `#n` when repeated."""
+    return variant if repeat == 1 else f"{variant} #{trial}"
+
+
 def trial_folder(variant: str, trial: int, repeat: int) -> str:
     """Where a trial's captures, sessions and state go, relative to the run folder: the variant's
     folder, or with repeated trials `<variant>/trial-<n>` (nothing of one trial overwrites another's)."""

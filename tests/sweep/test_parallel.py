@@ -109,3 +109,39 @@ def test_a_signal_to_the_parent_tears_down_every_worker(tmp_path, sig):
         assert not (STATE_DIR / f"{run_id}.jsonl").exists(), f"worker {run_id} left objects in its journal"
         assert machine.lab_processes((f"lab-{run_id}",)) == []
         assert not [d for d in machine.lab_temp_dirs() if f"lab-{run_id}" in d]
+
+
+def test_a_terminal_shows_one_live_line_per_running_variant(tmp_path):
+    """On a terminal (a real pty), `run --jobs 2` keeps a line per running variant under the progress:
+    its label, for how long it has run, what it does; the lines go when the variants are done."""
+    import pexpect
+
+    child = pexpect.spawn(
+        sys.executable,
+        [
+            "-m",
+            "lab",
+            "run",
+            str(SMALL),
+            "--results",
+            str(tmp_path),
+            "--jobs",
+            "2",
+            "--variant",
+            "route=gateway,port=low",
+            "--repeat",
+            "2",
+        ],
+        cwd=str(REPO),
+        encoding="utf-8",
+        dimensions=(40, 200),
+        timeout=180,
+    )
+    seen = set()
+    while len(seen) < 2:
+        child.expect(r"running \S*(route=gateway,port=low #[12])\S* \((\d+)s\): ")
+        seen.add(child.match.group(1))
+    child.expect(r"results: (\S+)")
+    child.expect(pexpect.EOF)
+    child.close()
+    assert child.exitstatus == 0, child.before
