@@ -31,7 +31,8 @@ def add_to(commands: argparse._SubParsersAction) -> argparse.ArgumentParser:
 
 def execute(args: argparse.Namespace) -> int:
     """0 when every expectation of the steps run was met, 1 otherwise, 2 on a wrong lab or step name."""
-    from ..commands import Transcript
+    from ..commands import CommandRunner, Transcript
+    from ..deploy.state import save_state
     from ..live import enter, registry
     from ..live.record import open_record, run_named_steps, setup_steps
 
@@ -63,6 +64,9 @@ def execute(args: argparse.Namespace) -> int:
 
     try:
         outcomes = run_named_steps(record, variant, names, runner_for, told)
+        # the nodes as the steps left them, for `lab explain` on this folder (the captures run on)
+        engines = {host: CommandRunner(host, transcript, env=env) for host, env in lab.engines.items()}
+        save_state(variant, record.variant_dir(variant.name) / "state", runner_for, engines)
     finally:
         transcript.close()
     out.print(outcome_table(outcome_matrix(record.as_dict()["outcomes"])))

@@ -25,6 +25,7 @@ from .docker import DockerEngine
 from .journal import Journal
 from .network import Network
 from .signals import HURRY, deferred_signals
+from .state import save_state
 
 CAPTURE_READY_TIMEOUT_S = 10
 READY_TIMEOUT_S = 60
@@ -279,44 +280,8 @@ class Deployment:
         )
 
     def save_state(self) -> None:
-        """Keep what each node looked like after the steps: hosts file, addresses, routes, NAT
-        counters, and on Docker hosts the containers' states and logs and the Docker networks
-        (name, subnet, bridge) as the engine reports them."""
-        for node in self.variant.deployment.nodes:
-            node_dir = self.state_dir / node.name
-            node_dir.mkdir(parents=True, exist_ok=True)
-            run = self.network.runner(node.name).run
-            commands = {
-                "hosts": ["cat", "/etc/hosts"],
-                "addresses": ["ip", "-4", "-br", "address"],
-                "routes": ["ip", "route"],
-            }
-            if node.name in self.engines:
-                commands["iptables"] = ["iptables-save", "-c"]
-            for name, argv in commands.items():
-                result = run(argv, check=False, timeout=30)
-                (node_dir / f"{name}.txt").write_text(result.stdout if result.exit_code == 0 else result.output)
-            engine = self.engines.get(node.name)
-            if engine is not None:
-                listing = engine.docker(
-                    "ps", "--all", "--no-trunc", "--format", "{{.Names}}\t{{.Status}}\t{{.Ports}}", check=False
-                )
-                (node_dir / "containers.txt").write_text(listing.output)
-                networks = engine.docker(
-                    "network",
-                    "inspect",
-                    "--format",
-                    "{{.Name}}\t{{range .IPAM.Config}}{{.Subnet}}{{end}}\t"
-                    '{{index .Options "com.docker.network.bridge.name"}}',
-                    *(network.name for network in engine.host.networks),
-                    check=False,
-                )
-                (node_dir / "docker-networks.txt").write_text(
-                    networks.stdout if networks.exit_code == 0 else networks.output
-                )
-                for container in engine.host.containers:
-                    logs = engine.docker("logs", "--timestamps", container.name, check=False, timeout=30)
-                    (node_dir / f"container-{container.name}.log").write_text(logs.output)
+        """Keep what each node looked like after the steps (lab.deploy.state)."""
+        save_state(self.variant, self.state_dir, self.network.runner, {name: e.cli for name, e in self.engines.items()})
 
     def runner_for(self, target: str) -> CommandRunner:
         """Runs programs on a node, or in a container through `docker exec`."""

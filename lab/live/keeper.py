@@ -73,6 +73,7 @@ def keep(spec: dict) -> int:
                     say(f"{outcome.node} {outcome.step}: {verdict}")
 
                 run_named_steps(record, variant, names, d.runner_for, told)
+                d.save_state()
             record.finish()
             journal.record("lab-ready")
             say("lab is up")

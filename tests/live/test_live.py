@@ -190,7 +190,11 @@ def test_steps_record_into_the_labs_folder_for_explain(incident):
     assert ("remote-client", "show-dnodes") in steps and ("win-client", "show-dnodes") in steps
     explained = lab("explain", str(folder))
     assert explained.returncode == 0, explained.stdout + explained.stderr
-    assert "remote-client" in explained.stdout
+    # from the lab's own captures and the nodes' state as the steps left them, as after a run
+    failing = explained.stdout.split("original / remote-client / show-dnodes: FAILED", 1)[1].split("\n\n")[0]
+    assert "refused (RST from 10.0.31.2:6030)" in failing, explained.stdout
+    assert "handed endpoint(s): taosnode1:6030" in failing, explained.stdout
+    assert "remote-client's /etc/hosts maps taosnode1 -> 10.0.31.2" in failing, explained.stdout
 
 
 def test_a_live_lab_survives_clean_and_a_second_lab_and_down_of_the_other(incident, tmp_path, before):
