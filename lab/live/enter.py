@@ -17,7 +17,7 @@ from ..commands import CommandRunner, Transcript
 from ..errors import InvalidInput
 from ..scenario import model
 from ..software import node_environment
-from .registry import LiveLab
+from .registry import LiveLab, matching
 
 
 def targets(lab: LiveLab) -> list[str]:
@@ -28,7 +28,7 @@ def targets(lab: LiveLab) -> list[str]:
 def check_target(lab: LiveLab, name: str) -> str:
     """`name` if the lab has a node or container of that name (or a unique prefix of one); InvalidInput otherwise."""
     every = targets(lab)
-    matches = [name] if name in every else [t for t in every if t.startswith(name)]
+    matches = matching(name, every)
     if len(matches) == 1:
         return matches[0]
     raise InvalidInput(

@@ -6,7 +6,7 @@ import fcntl
 import os
 import signal
 import time
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -86,17 +86,22 @@ def labs() -> list[LiveLab]:
     return [lab for lab in map(_lab, journals()) if lab is not None]
 
 
+def matching(name: str, names: Iterable[str]) -> list[str]:
+    """`[name]` when it is one of `names`, else those that start with it (a unique prefix names one)."""
+    every = list(names)
+    return [name] if name in every else [candidate for candidate in every if candidate.startswith(name)]
+
+
 def find(name: str) -> LiveLab:
     """The lab called `name` or the only one whose name starts with it; InvalidInput (2) naming the labs there are."""
-    every = labs()
-    exact = [lab for lab in every if lab.name == name]
-    matches = exact or [lab for lab in every if lab.name.startswith(name)]
+    every = {lab.name: lab for lab in labs()}
+    matches = matching(name, every)
     if len(matches) == 1:
-        return matches[0]
-    known = ", ".join(sorted(lab.name for lab in every)) or "none (`lab up SCENARIO` starts one)"
+        return every[matches[0]]
+    known = ", ".join(sorted(every)) or "none (`lab up SCENARIO` starts one)"
     if not matches:
         raise InvalidInput(f"no lab '{name}'; labs: {known}")
-    raise InvalidInput(f"'{name}' could be any of {', '.join(sorted(m.name for m in matches))}; give more of the name")
+    raise InvalidInput(f"'{name}' could be any of {', '.join(sorted(matches))}; give more of the name")
 
 
 def live(name: str) -> LiveLab:
