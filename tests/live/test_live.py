@@ -184,6 +184,7 @@ def test_steps_record_into_the_labs_folder_for_explain(incident):
     folder = Path(next(r["results"] for r in records if r["kind"] == "run"))
     ran = lab("steps", name, "show-dnodes")
     assert ran.returncode == 0, ran.stdout + ran.stderr  # the remote client's failure is what `original` expects
+    assert "show-dnodes" in ran.stdout and "cluster-ready" not in ran.stdout  # its table: this call's steps only
     results = json.loads((folder / "results.json").read_text())
     steps = [(o["node"], o["step"]) for o in results["outcomes"]]
     assert ("taosnode1", "cluster-ready") in steps  # from `up --steps`
