@@ -233,7 +233,7 @@ def _read_variant(
 
     deployment = _read_deployment(checker, body)
     known_targets = {node.name for node in deployment.nodes} | {c.name for c in deployment.containers}
-    steps = read_steps(checker, body, known_targets)
+    steps = read_steps(checker, body, known_targets, frozenset(c.name for c in deployment.containers))
     expectations = read_expectations(checker, body, variant, variant_names, steps, coordinates, axes)
     captures = read_captures(checker, body, deployment)
     return model.Variant(variant, description, deployment, steps, expectations, captures, coordinates)

@@ -157,7 +157,8 @@ class Deployment:
 
 @dataclass(frozen=True)
 class Action:
-    """What a step does: `run` a command (argv) or a built-in probe (`ping`, `tcp`, `udp`)."""
+    """What a step does: `run` a command (argv), `python` a program with the lab's own interpreter (argv:
+    the interpreter's arguments, e.g. a script and its arguments), or a built-in probe (`ping`, `tcp`, `udp`)."""
 
     kind: str
     argv: tuple[str, ...] = ()

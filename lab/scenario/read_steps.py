@@ -13,14 +13,19 @@ from .source import SourceList, SourceMap
 
 PROBES = ("ping", "tcp", "udp")
 MAX_TIMEOUT_S = 3600
-STEP_KEYS = {"name", "on", "run", "ping", "tcp", "udp", "timeout", "success", "until", "description"}
+# `run` a command, `python` a program run by the lab's own interpreter (the packages pyproject.toml installs), or a probe
+ACTIONS = ("run", "python", *PROBES)
+STEP_KEYS = {"name", "on", *ACTIONS, "timeout", "success", "until", "description"}
 SUCCESS_KEYS = {"exit_code", "output_contains", "output_lacks", "output_count"}
 UNTIL_KEYS = {"text", "times", "interval"}
 EXPECT_KEYS = {"variant", "when", "node", "step", "ok", "fail"}
 
 
-def read_steps(checker: Checker, document: SourceMap, known_targets: set[str]) -> tuple[model.Step, ...]:
-    """The steps, in order; a step name may repeat only for other targets."""
+def read_steps(
+    checker: Checker, document: SourceMap, known_targets: set[str], containers: frozenset[str] = frozenset()
+) -> tuple[model.Step, ...]:
+    """The steps, in order; a step name may repeat only for other targets. `containers`: the targets that are
+    containers, where a python step cannot run."""
     if "steps" not in document or document["steps"] is None:
         return ()
     steps_value = document["steps"]
@@ -72,18 +77,25 @@ def read_steps(checker: Checker, document: SourceMap, known_targets: set[str]) -
             else:
                 names[(name, target)] = where
                 on.append(target)
-        actions = [key for key in ("run", *PROBES) if key in spec]
+        actions = [key for key in ACTIONS if key in spec]
         if len(actions) != 1:
             checker.fail(
                 spec.where,
-                f"{context}: give exactly one action of: run, ping, tcp, udp (found {', '.join(actions) or 'none'})",
+                f"{context}: give exactly one action of: {', '.join(ACTIONS)} (found {', '.join(actions) or 'none'})",
             )
             continue
         kind = actions[0]
         action = None
-        if kind == "run":
-            argv = checker.argv(spec, "run", context)
-            action = model.Action("run", argv=argv) if argv else None
+        if kind in ("run", "python"):
+            argv = checker.argv(spec, kind, context)
+            in_containers = [target for target in on if target in containers]
+            if kind == "python" and in_containers:
+                checker.fail(
+                    spec.at("on"),
+                    f"{context}: a python step runs with the lab's own interpreter, which containers do not have "
+                    f"(they see only the machine's /usr): run it on a node, not on {', '.join(in_containers)}",
+                )
+            action = model.Action(kind, argv=argv) if argv else None
         elif kind == "ping":
             ping_target = checker.string(spec, "ping", context)
             if ping_target is not None and not _probe_host(ping_target):

@@ -12,6 +12,7 @@ bytes were cut and the count in `output_truncated_bytes` / `session_truncated_by
 from __future__ import annotations
 
 import dataclasses
+import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -89,6 +90,8 @@ def step_argv(step: model.Step) -> list[str]:
     action = step.action
     if action.kind == "run":
         return list(action.argv)
+    if action.kind == "python":  # the interpreter running the lab: the packages it installs are importable
+        return [sys.executable, *action.argv]
     if action.kind == "ping":
         return ["ping", "-c", "1", "-n", "-W", str(max(1, round(step.timeout_s))), action.host]
     return probe_argv(action.kind, action.host, action.port, step.timeout_s)

@@ -1,5 +1,6 @@
-"""The gallery of "handed an endpoint unreachable from outside the NAT": real, unmodified vsftpd and
-etcd from Debian's packages, each replayed failing and fixed, and explained from the bytes on the wire."""
+"""The gallery of "handed an endpoint unreachable from outside the NAT": real, unmodified vsftpd,
+etcd and nats-server from Debian's packages, each replayed failing and fixed, and explained from
+the bytes on the wire."""
 
 from __future__ import annotations
 
@@ -148,3 +149,89 @@ def test_etcd_fixed_hands_out_the_published_ports(etcd_run):
         assert attempt.succeeded, evidence
         if attempt.dport != 12379:
             assert attempt.endpoints[0] == f"10.0.31.2:{attempt.dport}", evidence
+
+
+# --- NATS: INFO hands clients the cluster's connect_urls -----------------------------------------
+
+NATS = REPO / "scenarios" / "nats-cluster-docker-nat.yaml"
+NATS_STEPS = ("discover", "failover")
+SERVER_STEPS = {("nats1", "cluster-ready"), ("nats2", "cluster-ready"), ("nats3", "cluster-ready")}
+SERVER_STEPS |= {("nats1", "arm-stop"), ("nats2", "nats1-gone"), ("nats3", "nats1-gone"), ("nats2", "arm-stop")}
+ENTRY = {"win-client": 14222, "remote-client": 24222}  # the published port each client's failover starts at
+
+
+@pytest.fixture(scope="module")
+def nats_run(tmp_path_factory):
+    return run_lab(NATS, tmp_path_factory.mktemp("results"))
+
+
+def test_nats_only_the_remote_clients_failover_fails_in_original(nats_run):
+    assert_cells(nats_run, ("original", "fixed"), NATS_STEPS, {("original", "remote-client", "failover")})
+    for variant in ("original", "fixed"):
+        for node, step in SERVER_STEPS:
+            assert nats_run.outcome(variant, node, step)["ok"], (variant, node, step)
+    # what the client printed: INFO announced the container addresses, then no server took over
+    assert "discovered nats://172.19.0.42:4222" in nats_run.outcome("original", "remote-client", "discover")["output"]
+    failover = nats_run.outcome("original", "remote-client", "failover")["output"]
+    assert "no server took over: NoServersError" in failover, failover
+
+
+def entry_attempt(explanation: Explanation, node: str):
+    """The attempts to the published port the client started at (checked), and the others."""
+    entry = [a for a in explanation.attempts if (a.dst, a.dport) == ("10.0.31.2", ENTRY[node])]
+    assert len(entry) == 1 and entry[0].answers[0] == f"accepted (SYN-ACK from 10.0.31.2:{ENTRY[node]})"
+    return entry[0], [a for a in explanation.attempts if a is not entry[0]]
+
+
+def assert_handed_in_info(attempt, node: str) -> None:
+    """`attempt` went where the INFO line of the client's first server said, as JSON on the wire."""
+    assert attempt.endpoints[0] == f"{attempt.dst}:{attempt.dport}", attempt.endpoints
+    source = attempt.endpoint_sources[0]
+    assert source.startswith(f"the reply from 10.0.31.2:{ENTRY[node]} on the wire"), source
+    assert f'"{attempt.dst}:{attempt.dport}"' in source, source  # a JSON string in the INFO line
+
+
+def test_nats_original_hands_the_remote_client_container_addresses_in_connect_urls(nats_run):
+    explanation = explain(nats_run, "original", "remote-client", "failover")
+    evidence = explanation.text()
+    entry, others = entry_attempt(explanation, "remote-client")
+    # its server stopped: the published port is gone and the Docker host refuses it
+    assert "refused (RST from 10.0.31.2:24222)" in entry.answers, evidence
+    assert "no NAT rule for tcp port 24222" in entry.nat, evidence
+    # nats1 was stopped before: INFO names the two servers left, by their container addresses
+    assert sorted((a.dst, a.dport) for a in others) == [("172.19.0.42", 4222), ("172.19.0.43", 4222)], evidence
+    for attempt in others:
+        assert not attempt.succeeded, evidence
+        assert_handed_in_info(attempt, "remote-client")
+        assert '"connect_urls":[' in attempt.endpoint_sources[0], attempt.endpoint_sources
+        # the router has no route (and stays silent once it rate-limits its ICMP)
+        assert attempt.answers in ([ROUTER_SAYS_NO_ROUTE], []), attempt.answers
+        assert "inside server's Docker network natsnet" in attempt.nat, evidence
+    why = explanation.why()
+    assert "the handed endpoint(s) 172.19.0.42:4222 led to 172.19.0.42:4222, which gave" in why, why
+    assert "no server took over" in why, why
+
+
+def test_nats_original_lan_client_fails_over_through_its_route(nats_run):
+    explanation = explain(nats_run, "original", "win-client", "failover")
+    _, others = entry_attempt(explanation, "win-client")
+    took_over = [a for a in others if a.succeeded]
+    assert len(took_over) == 1, explanation.text()
+    assert took_over[0].dst in ("172.19.0.42", "172.19.0.43") and took_over[0].dport == 4222, explanation.text()
+    assert_handed_in_info(took_over[0], "win-client")
+
+
+def test_nats_fixed_hands_out_the_published_ports(nats_run):
+    took_over_to = {}
+    for node in CLIENTS:
+        explanation = explain(nats_run, "fixed", node, "failover")
+        _, others = entry_attempt(explanation, node)
+        took_over = [a for a in others if a.succeeded]
+        assert len(took_over) == 1, explanation.text()
+        attempt = took_over[0]
+        assert attempt.dst == "10.0.31.2" and attempt.dport in (24222, 34222) and attempt.dport != ENTRY[node]
+        assert_handed_in_info(attempt, node)
+        took_over_to[node] = attempt
+    # nats3 is the one server still running at the end (the NAT state is read then): the remote client's way there
+    remote = took_over_to["remote-client"]
+    assert remote.dport == 34222 and remote.nat_rule is not None and remote.nat_rule.to == "172.19.0.43:4222"
