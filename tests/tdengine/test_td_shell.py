@@ -134,3 +134,32 @@ def test_the_first_endpoint_set_comes_from_h_and_p_or_the_cfg():
         with pytest.raises(TaosError) as error:
             initial_epset(config, bad, None)
         assert error.value.code == INVALID_FQDN
+
+
+def test_databases_tables_and_rows_survive_a_restart(tmp_path):
+    """What the SQL stored lives under the dnode's dataDir: after a restart the same select answers."""
+    port = free_bases(1)[0]
+    cfg = write_cfg(
+        tmp_path / "cfg", ["fqdn localhost", f"serverPort {port}", f"dataDir {tmp_path}/data", f"logDir {tmp_path}/log"]
+    )
+
+    def sql(statement: str) -> str:
+        run = run_taos(client_cfg(tmp_path), "-h", "127.0.0.1", "-P", port, "-s", statement)
+        return run.stdout + run.stderr
+
+    node = Taosd(cfg, tmp_path / "taosd.log").start()
+    try:
+        assert wait_until(lambda: " ready " in sql("show dnodes"), 10), node.log()
+        for statement in ("create database kept", "create table kept.t (ts timestamp, v int)"):
+            assert "Query OK" in sql(statement), statement
+        assert "Query OK, 2 of 2 row(s) in database" in sql("insert into kept.t values (now, 1) (now+1s, 2)")
+    finally:
+        assert node.stop() == 0
+    node.start()
+    try:
+        assert wait_until(lambda: " ready " in sql("show dnodes"), 10), node.log()
+        assert " kept " in sql("show databases")
+        rows = sql("select v from kept.t")
+        assert "Query OK, 2 row(s) in set" in rows and table_rows(rows) == [["1"], ["2"]], rows
+    finally:
+        assert node.stop() == 0
