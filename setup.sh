@@ -3,7 +3,8 @@
 #   ./setup.sh            install only (the lab and its notebooks)
 #   ./setup.sh replay     install, then replay the incident scenario
 #   ./setup.sh test       install with the test tools, then run the checks and the whole test suite
-#   ./setup.sh lab        install only what a lab machine needs (used by `--on HOST`)
+#   ./setup.sh lab        only the Debian packages a lab machine needs (used by `--on HOST`, which
+#                         keeps its own virtualenvs)
 # Idempotent and quick when everything is already there.
 set -euo pipefail
 cd "$(dirname "$(readlink -f "$0")")"
@@ -49,7 +50,12 @@ if [ "${#missing[@]}" -gt 0 ]; then
 fi
 
 # The virtualenv with the project installed (editable: this folder's code runs), re-synced only
-# when pyproject.toml or the extras changed.
+# when pyproject.toml or the extras changed. Not for `lab`: `--on` keeps one virtualenv per
+# dependency set itself, made by the SSH user (lab/remote/install.py).
+if [ "$command" = lab ]; then
+  echo "setup.sh: this machine has the programs a lab needs"
+  exit 0
+fi
 if [ ! -x .venv/bin/python ]; then
   echo "setup.sh: creating .venv"
   python3 -m venv .venv
@@ -63,7 +69,7 @@ if ! grep -qxF "$want" "$stamp" 2>/dev/null; then
 fi
 
 case "$command" in
-  ""|lab) echo "setup.sh: ready. Replay the incident: .venv/bin/lab run scenarios/tdengine-docker-cross-subnet.yaml" ;;
+  "") echo "setup.sh: ready. Replay the incident: .venv/bin/lab run scenarios/tdengine-docker-cross-subnet.yaml" ;;
   replay) shift; exec .venv/bin/lab run scenarios/tdengine-docker-cross-subnet.yaml "$@" ;;
   test)
     shift

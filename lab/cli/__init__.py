@@ -17,13 +17,14 @@ from types import ModuleType
 
 from ..console import report as report_error  # `report` is the command module lab.cli.report
 from ..errors import ExitStatus, LabError
-from . import capture, clean, down, explain, report, run, shell, status, steps, up, validate
+from . import capture, clean, down, explain, fetch, report, run, shell, status, steps, up, validate
 from . import exec as exec_
 
 COMMANDS: tuple[ModuleType, ...] = (
     run,
     validate,
     clean,
+    fetch,
     explain,
     report,
     up,

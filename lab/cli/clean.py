@@ -8,6 +8,7 @@ import os
 from ..console import err, out
 from ..errors import ExitStatus, InvalidInput
 from ..remote import add_options as add_remote_options
+from .fetch import add_results_option
 
 
 def add_to(commands: argparse._SubParsersAction) -> argparse.ArgumentParser:
@@ -21,6 +22,14 @@ def add_to(commands: argparse._SubParsersAction) -> argparse.ArgumentParser:
     )
     clean.add_argument("--run", metavar="ID", help="only this run and its workers (the id in its journal's name)")
     add_remote_options(clean)
+    remote = clean.add_argument_group("with --on")
+    remote.add_argument(
+        "--remote-cache",
+        action="store_true",
+        help="then also remove the lab's files from the lab machine (its versions, virtualenvs, and what "
+        "commands left there; a command still running keeps its own)",
+    )
+    add_results_option(remote, "where the results of runs there whose connection was lost come home")
     return clean
 
 
@@ -30,6 +39,8 @@ def execute(args: argparse.Namespace) -> int:
     130 when interrupted (the run being cleaned is finished first)."""
     from ..deploy.journal import clean, journals, of_run
 
+    if args.remote_cache:
+        raise InvalidInput("--remote-cache only applies with --on HOST: it removes the lab's files from that machine")
     if os.geteuid() != 0:
         err.print("cannot clean: removing namespaces, processes and mounts needs root (sudo)")
         return ExitStatus.UNFIT

@@ -1,10 +1,16 @@
-"""Driving a lab machine over SSH: `python -m lab run|validate|clean ... --on [USER@]HOST[:PORT]`.
+"""Driving a lab machine over SSH: `python -m lab run|validate|clean|fetch|up|status|shell|exec|capture|steps|down
+... --on [USER@]HOST[:PORT]`.
 
 connection.py  SSH and SFTP with paramiko (keys, ~/.ssh/config, known_hosts)
-install.py     this version of the lab installed there, keyed by a content hash
+install.py     this version of the lab installed there, keyed by a content hash; its virtualenv
+               keyed by its dependencies; old versions pruned
+runs.py        a folder per command there, locked while it runs; what dead runs left, brought home
 scenario_files.py  the local files a scenario brings along
-tether.py      runs there: stops the lab when the SSH session ends (stdlib only)
-command.py     the commands, their output relayed live, results copied back
+tether.py      runs there: stops the lab when the SSH session ends, holds its folder's lock,
+               hands that folder back to the SSH user (stdlib only)
+command.py     the commands, their output relayed live with local paths, results copied back
+live.py        the live lab commands: a lab kept there in a folder of its own until `down`, a
+               terminal over SSH for `shell`, pcap bytes passed through for `capture`
 """
 
 from __future__ import annotations

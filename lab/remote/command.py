@@ -1,57 +1,76 @@
-"""`run`, `validate` and `clean` with `--on HOST`: the same command, on the lab machine.
+"""`run`, `validate`, `clean` and `fetch` with `--on HOST`: the same command, on the lab machine.
 
 The lab is installed there at this very version (install.py); scenarios travel with the
 files they refer to; the command runs as root, tethered to the SSH session (tether.py),
-and its output shows here as it comes. A run's results folder is copied back into the
-local results folder. The exit status is the remote command's.
+and its output shows here as it comes, every path in it the local one (the scenario as
+typed, the local copy of a results folder). A run's results folder is copied back into the
+local results folder. What runs whose client was gone left there comes home on the next
+`run` or `clean`, or with `fetch` (runs.py). The exit status is the remote command's.
 """
 
 from __future__ import annotations
 
 import posixpath
 import sys
-import uuid
 from pathlib import Path
+from typing import TextIO
 
 from rich.markup import escape
 
 from ..console import RESULTS_PREFIX, err, load_or_report, out, results_line
 from ..errors import ExitStatus, InvalidInput
-from ..results.record import create_unique_dir
 from ..software import SOFTWARE, home_option
-from .connection import LocalFile, Remote, RemoteError, Target, connect
-from .install import Installation, install
-from .scenario_files import referenced_files
+from .connection import Remote, RemoteError, Target, connect
+from .install import Installation, install, project_files, prune, remote_home, root_prefix, uninstall
+from .runs import RESULTS, bring_home, bring_home_dead, claim, live_versions, new_folder
+from .scenario_files import files_to_send
 
 STOP_WAIT_S = 600  # for the remote teardown after a Ctrl-C here
 
 
 def main(args) -> int:
     """Run `args.command` on the machine named by `args.on`."""
-    try:
-        target = Target.parse(args.on)
-    except ValueError as exc:
-        raise InvalidInput(str(exc)) from None
-    if args.identity and not args.identity.is_file():
-        raise InvalidInput(f"--identity {args.identity}: no such file")
+    target = target_of(args)
     scenarios = [args.scenario] if args.command == "run" else getattr(args, "scenarios", [])
     loaded = [(path, load_or_report(path)) for path in scenarios]  # checked here before anything travels
     if any(scenario is None for _, scenario in loaded):
         return ExitStatus.INVALID
-    uploads = [(path, _scenario_files(path, scenario)) for path, scenario in loaded]  # refused before connecting
+    uploads = [(path, files_to_send(path, scenario)) for path, scenario in loaded]  # refused before connecting
+    results_root = getattr(args, "results", None)  # where results come home (validate brings none)
     try:
         with connect(target, args.identity, args.accept_new_host_key) as remote:
-            installation = install(remote, say, _relay_to(sys.stderr))
-            return _run_there(remote, installation, args, uploads)
+            if args.command == "fetch":
+                return _fetch_dead(remote, results_root)
+            installation = install(remote, project_files(), say, install_relays(remote))
+            if args.command != "validate":
+                for local, complete in bring_home_dead(remote, installation.home, results_root, installation.as_root):
+                    state = "complete" if complete else "incomplete: its connection was lost"
+                    say(f"{remote.name}: results of an earlier run there ({state}) brought home to {local}")
+            prune(remote, installation, live_versions(remote, installation.home), say)
+            status = _run_there(remote, installation, args, uploads, results_root)
+            if args.command == "clean" and args.remote_cache:
+                out.print(uninstall(remote, installation, live_versions(remote, installation.home), say), markup=False)
+            return status
     except RemoteError as exc:
         err.print(f"[red]cannot use the lab machine:[/red] {escape(str(exc))}")
         return ExitStatus.UNFIT
     except KeyboardInterrupt:
         err.print(
             f"interrupted: disconnected from {escape(args.on)}; a run there stops and tears its lab down "
-            f"as its SSH session ends"
+            f"as its SSH session ends, and the next contact brings its results home"
         )
         return ExitStatus.INTERRUPTED
+
+
+def target_of(args) -> Target:
+    """The lab machine `--on` names, with `--identity` checked; InvalidInput (2) otherwise."""
+    try:
+        target = Target.parse(args.on)
+    except ValueError as exc:
+        raise InvalidInput(str(exc)) from None
+    if args.identity and not args.identity.is_file():
+        raise InvalidInput(f"--identity {args.identity}: no such file")
+    return target
 
 
 def say(text: str) -> None:
@@ -59,30 +78,18 @@ def say(text: str) -> None:
     err.print(escape(text))
 
 
-def _scenario_files(path: Path, scenario) -> list[LocalFile]:
-    """The scenario and the files it brings, read now; InvalidInput for one leading outside its folder."""
-    base = path.parent.resolve()
-    files = []
-    for name in [path.name, *referenced_files(path, scenario)]:
-        real = (path.parent / name).resolve()
-        if not real.is_relative_to(base):
-            raise InvalidInput(
-                f"{path.parent / name}: leads outside the scenario's folder (to {real}); --on sends only files "
-                f"inside {path.parent}: copy the file there instead of linking to it"
-            )
-        files.append(LocalFile.read(path.parent, name))
-    return files
-
-
-def _run_there(remote: Remote, installation: Installation, args, uploads) -> int:
+def _run_there(remote: Remote, installation: Installation, args, uploads, results_root: Path) -> int:
     """Send the scenarios, run the command, bring results back; the remote exit status."""
-    work = posixpath.join(posixpath.dirname(installation.root), "runs", uuid.uuid4().hex[:12])
+    work = new_folder(remote, installation)
+    local_paths = {}
     remote_paths = []
     for index, (path, files) in enumerate(uploads):
         folder = posixpath.join(work, f"scenario-{index}")
         remote.upload(files, folder)
         remote_paths.append(posixpath.join(folder, path.name))
-    results = posixpath.join(work, "results")
+        local_paths[remote_paths[-1]] = str(path)  # the scenario as typed
+        local_paths[folder + "/"] = f"{path.parent}/"  # the files beside it
+    results = posixpath.join(work, RESULTS)
     if args.command == "run":
         homes = [
             f"{home_option(s)[0]}={getattr(args, f'{s.name}_home')}"
@@ -97,25 +104,41 @@ def _run_there(remote: Remote, installation: Installation, args, uploads) -> int
         lab_args = ["validate", *remote_paths]
     else:
         lab_args = ["clean", *(["--run", args.run] if args.run else [])]
-    stdout = _StdoutRelay()
-    status = _execute(remote, installation.lab(*lab_args), stdout)
-    if args.command == "run" and remote.exists(results):
-        fetched = {
-            name: _fetch(remote, posixpath.join(results, name), args.results)
-            for name in sorted(remote.sftp.listdir(results))
-        }
-        if stdout.results and posixpath.basename(stdout.results) in fetched:
-            out.print(results_line(fetched[posixpath.basename(stdout.results)]), markup=False)
-        else:
-            for local in fetched.values():
-                say(f"the run's results folder (incomplete) was copied to {local}")
-    remote.capture([*installation.as_root, "rm", "-rf", "--", work])
+    held: list[tuple[TextIO, bytes]] = []  # lines naming the remote results folder, until it is copied home
+    relays = [_LineRelay(stream, local_paths, (results, held)) for stream in (sys.stdout, sys.stderr)]
+    status = _execute(remote, installation.lab(work, *lab_args), relays)
+    with claim(remote, work) as lock:
+        if lock is None:  # another client saw the command end first and is bringing its results home
+            say(f"{remote.name}: another client is copying this command's results from {work}")
+            return status
+        fetched = bring_home(remote, work, results_root, installation.as_root)
+    shown = False
+    for stream, line in held:
+        for remote_run in sorted(fetched, key=len, reverse=True):  # a name is a prefix of its -2 sibling
+            line = line.replace(remote_run.encode(), str(fetched[remote_run][0]).encode())
+        shown |= stream is sys.stdout and line.startswith(RESULTS_PREFIX.encode())
+        _write(stream, line + b"\n")
+    if not shown:
+        for local, _ in fetched.values():
+            say(f"the run's results folder (incomplete) was copied to {local}")
     return status
 
 
-def _execute(remote: Remote, argv: list[str], stdout: _StdoutRelay) -> int:
+def _fetch_dead(remote: Remote, results_root: Path) -> int:
+    """`fetch --on`: bring home what dead runs left; each local folder on a `results:` line."""
+    brought = bring_home_dead(remote, remote_home(remote), results_root, root_prefix(remote))
+    for local, complete in brought:
+        if not complete:
+            say(f"{remote.name}: a run whose connection was lost (incomplete):")
+        out.print(results_line(local), markup=False)
+    if not brought:
+        out.print(f"{remote.name}: no results of a run whose connection was lost", markup=False)
+    return ExitStatus.OK
+
+
+def _execute(remote: Remote, argv: list[str], relays: list[_LineRelay]) -> int:
     """Run `argv` there with its output relayed; Ctrl-C here stops it there, teardown included."""
-    execution = remote.start(argv, stdout, _relay_to(sys.stderr))
+    execution = remote.start(argv, *relays)
     try:
         status = execution.wait()
     except KeyboardInterrupt:
@@ -127,55 +150,61 @@ def _execute(remote: Remote, argv: list[str], stdout: _StdoutRelay) -> int:
         if status is None:
             raise RemoteError(
                 f"{remote.name}: the run did not stop within {STOP_WAIT_S} s; it is killed as the "
-                f"SSH session ends, and `python -m lab clean --on ...` removes what it left"
+                f"SSH session ends, and the next `run`, `clean` or `fetch` with --on brings its results home"
             ) from None
-    stdout.flush()
+    for relay in relays:
+        relay.flush()
     if status == -1 and remote.connected:  # paramiko reports no status for a command killed by a signal
         raise RemoteError(
             f"{remote.name}: the lab was killed there (by a signal); every later run cleans up what a dead run left"
         )
     if status == -1:
         raise RemoteError(
-            f"{remote.name}: the connection was lost; a run there stops and tears down as its "
-            f"session ends, and every later run cleans up what a dead run left"
+            f"{remote.name}: the connection was lost; a run there stops and tears down as its session ends, "
+            f"and the next `run`, `clean` or `fetch` with --on brings its results home"
         )
     return status
 
 
-def _fetch(remote: Remote, source: str, results_root: Path) -> Path:
-    """Copy a remote run folder into `results_root` under the same name (made unique); where it went."""
-    local = create_unique_dir(results_root, posixpath.basename(source))
-    remote.download(source, local)
-    return local
+def install_relays(remote: Remote) -> tuple[_LineRelay, _LineRelay]:
+    """Relays of setup.sh's and pip's output, each line saying it is about the lab machine."""
+    return _LineRelay(sys.stderr, prefix=f"{remote.name}: "), _LineRelay(sys.stderr, prefix=f"{remote.name}: ")
 
 
-def _relay_to(stream):
-    """A sink writing bytes through to a local stream as they arrive."""
-
-    def write(data: bytes) -> None:
-        stream.buffer.write(data)
-        stream.flush()
-
-    return write
+def _write(stream: TextIO, data: bytes) -> None:
+    stream.buffer.write(data)
+    stream.flush()
 
 
-class _StdoutRelay:
-    """Relays remote stdout line by line, keeping back the `results: <remote folder>` line."""
+class _LineRelay:
+    """Relays a remote stream line by line, every remote path in `paths` replaced by its local one;
+    lines naming the remote folder `hold[0]` are kept back in `hold[1]` (until that folder is copied
+    home, when its local name is known). `prefix` starts every line."""
 
-    def __init__(self):
+    def __init__(
+        self,
+        stream: TextIO,
+        paths: dict[str, str] | None = None,
+        hold: tuple[str, list[tuple[TextIO, bytes]]] | None = None,
+        prefix: str = "",
+    ):
+        self.stream = stream
+        self.paths = sorted(((k.encode(), v.encode()) for k, v in (paths or {}).items()), key=lambda kv: -len(kv[0]))
+        self.hold = (hold[0].encode(), hold[1]) if hold else None
+        self.prefix = prefix.encode()
         self.pending = b""
-        self.results: str | None = None
 
     def __call__(self, data: bytes) -> None:
         *lines, self.pending = (self.pending + data).split(b"\n")
         for line in lines:
-            if line.startswith(RESULTS_PREFIX.encode()):
-                self.results = line[len(RESULTS_PREFIX) :].decode(errors="replace").strip()
+            for remote_path, local_path in self.paths:
+                line = line.replace(remote_path, local_path)
+            if self.hold and self.hold[0] in line:
+                self.hold[1].append((self.stream, line))
             else:
-                sys.stdout.buffer.write(line + b"\n")
-        sys.stdout.flush()
+                _write(self.stream, self.prefix + line + b"\n")
 
     def flush(self) -> None:
-        """Write a last line that had no newline."""
+        """Relay a last line that had no newline."""
         if self.pending:
             self(b"\n")

@@ -30,6 +30,7 @@ from ..errors import MachineUnfit
 CONNECT_TIMEOUT_S = 20  # TCP connect, SSH banner and authentication, each
 COMMAND_TIMEOUT_S = 120  # short helper commands (id, sudo -n true, rm)
 KEEPALIVE_S = 15
+LOCK_BUSY = 75  # flock's exit status when someone else holds the lock (EX_TEMPFAIL)
 SSH_CONFIG = Path("~/.ssh/config")
 KNOWN_HOSTS = Path("~/.ssh/known_hosts")
 GLOBAL_KNOWN_HOSTS = Path("/etc/ssh/ssh_known_hosts")
@@ -240,6 +241,39 @@ class Remote:
     ) -> Execution:
         """Start a command whose output is handed to `on_stdout`/`on_stderr` as it arrives."""
         return Execution(self._channel(argv), on_stdout, on_stderr)
+
+    def hold_lock(self, path: str) -> paramiko.Channel | None:
+        """Take the flock of the existing file `path` for as long as the returned channel is open
+        (`flock -n PATH cat`: it ends with the session); None when someone else holds it."""
+        channel = self._channel(["flock", "--nonblock", "--conflict-exit-code", str(LOCK_BUSY), path, "cat"])
+        channel.settimeout(COMMAND_TIMEOUT_S)
+        try:
+            channel.sendall(b"held\n")  # echoed by cat only once the lock is taken
+            echoed = channel.makefile("rb").readline()
+        except TimeoutError:
+            channel.close()
+            raise RemoteError(
+                f"{self.name}: taking the lock {path} got no answer within {COMMAND_TIMEOUT_S} s"
+            ) from None
+        except OSError:  # flock ended (and closed the channel) before reading: busy or failed
+            echoed = b""
+        if echoed == b"held\n":
+            return channel
+        status = channel.recv_exit_status()
+        stderr = channel.makefile_stderr("rb").read().decode(errors="replace").strip()
+        channel.close()
+        if status == LOCK_BUSY:
+            return None
+        raise RemoteError(f"{self.name}: cannot take the lock {path} ({stderr or f'flock exited with {status}'})")
+
+    def remove(self, path: str, as_root: tuple[str, ...]) -> None:
+        """`rm -rf PATH` as this user, else as root (what a root process killed before handing it back
+        left); RemoteError when it stays."""
+        status, _, stderr = self.capture(["rm", "-rf", "--", path])
+        if status != 0 and as_root:
+            status, _, stderr = self.capture([*as_root, "rm", "-rf", "--", path])
+        if status != 0:
+            raise RemoteError(f"{self.name}: cannot remove {path}: {stderr.strip() or f'rm exited with {status}'}")
 
     def exists(self, path: str) -> bool:
         """Whether `path` exists on the machine."""

@@ -1,4 +1,4 @@
-"""The local files a scenario refers to, so they can travel with it to the lab machine.
+"""The local files a scenario refers to, read so that they can travel with it to the lab machine.
 
 Those are `from:` sources of `files` entries and the sources of container mounts. The
 loader keeps them inside the scenario's folder, so each is given by its path relative
@@ -9,7 +9,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from ..errors import InvalidInput
 from ..scenario import model
+from .connection import LocalFile
 
 
 def referenced_files(path: Path, scenario: model.Scenario) -> list[str]:
@@ -30,3 +32,18 @@ def referenced_files(path: Path, scenario: model.Scenario) -> list[str]:
             if spec.source:
                 found.add(spec.source)
     return sorted(found)
+
+
+def files_to_send(path: Path, scenario: model.Scenario) -> list[LocalFile]:
+    """The scenario at `path` and the files it brings, read now; InvalidInput for one leading outside its folder."""
+    base = path.parent.resolve()
+    files = []
+    for name in [path.name, *referenced_files(path, scenario)]:
+        real = (path.parent / name).resolve()
+        if not real.is_relative_to(base):
+            raise InvalidInput(
+                f"{path.parent / name}: leads outside the scenario's folder (to {real}); --on sends only files "
+                f"inside {path.parent}: copy the file there instead of linking to it"
+            )
+        files.append(LocalFile.read(path.parent, name))
+    return files

@@ -1,9 +1,13 @@
 """Run a command on the lab machine for exactly as long as its SSH session lasts.
 
-    python3 tether.py PROGRAM [ARG...]
+    python3 tether.py [--work DIR] PROGRAM [ARG...]
 
 starts PROGRAM (in the project folder this file belongs to, in a session of its own),
-relays its stdout and stderr, and exits with its status. When this process's stdin
+relays its stdout and stderr, and exits with its status. With `--work DIR` (the command's
+folder on the lab machine, made by the SSH user) it holds the flock of DIR/lock for as long
+as it runs, so a folder whose lock is free belongs to a command that is over (runs.py), and
+at the end it gives everything in DIR to DIR's owner, so that user can read and remove what
+the command (as root) wrote there. When this process's stdin
 reaches end-of-file — the SSH client sent EOF (a local Ctrl-C) or the connection is
 gone — or when this process is signalled, PROGRAM gets one SIGINT: `lab run` then tears
 its lab down as on Ctrl-C and records `complete: false`. Output that can no longer be
@@ -14,6 +18,7 @@ Standard library only: it runs before anything else is known about the machine.
 
 from __future__ import annotations
 
+import fcntl
 import os
 import selectors
 import signal
@@ -25,6 +30,7 @@ from pathlib import Path
 PROJECT = Path(__file__).resolve().parents[2]
 STOP_WAIT_S = 300  # teardown of a large lab; past this the run is killed (its journal lets the next run clean up)
 DRAIN_S = 5  # output still in flight once the program has exited
+LOCK = "lock"  # in the --work folder; runs.py reads the same name
 
 
 class Tether:
@@ -95,15 +101,45 @@ class Tether:
             self.broken.add(sink)
 
 
+def hold(work: Path) -> int:
+    """Lock `work`/lock for this process's lifetime (the file is locked before it gets its name, so
+    it is never seen unlocked while the command runs); the descriptor."""
+    partial = work / f".{LOCK}-{os.getpid()}"
+    fd = os.open(partial, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+    fcntl.flock(fd, fcntl.LOCK_EX)
+    owner = work.stat()
+    os.fchown(fd, owner.st_uid, owner.st_gid)
+    os.replace(partial, work / LOCK)
+    return fd
+
+
+def hand_back(work: Path) -> None:
+    """Give everything in `work` to the owner of `work` (symbolic links themselves, not what they lead to)."""
+    owner = work.stat()
+    for folder, folders, files in os.walk(work):
+        for name in (*folders, *files):
+            try:
+                os.lchown(os.path.join(folder, name), owner.st_uid, owner.st_gid)
+            except OSError:  # gone meanwhile
+                pass
+
+
 def main(argv: list[str]) -> int:
     """Run `argv` tethered to stdin; the exit status is the program's (128+N if killed by signal N)."""
+    work = None
+    if argv[:1] == ["--work"] and len(argv) > 1:
+        work, argv = Path(argv[1]), argv[2:]
     if not argv:
-        sys.stderr.write("usage: tether.py PROGRAM [ARG...]\n")
+        sys.stderr.write("usage: tether.py [--work DIR] PROGRAM [ARG...]\n")
         return 2
+    if work is not None:
+        hold(work)
     tether = Tether(argv)
     for number in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
         signal.signal(number, tether.stop)
     status = tether.relay()
+    if work is not None:
+        hand_back(work)
     return status if status >= 0 else 128 - status
 
 

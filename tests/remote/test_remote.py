@@ -49,9 +49,24 @@ def tethers(remote_home: Path) -> list[int]:
             argv = (entry / "cmdline").read_bytes().split(b"\0")
         except OSError:
             continue
-        if any(arg.startswith(str(remote_home).encode()) and arg.endswith(b"/tether.py") for arg in argv):
+        if argv[0].endswith(b"python") and any(
+            arg.startswith(str(remote_home).encode()) and arg.endswith(b"/tether.py") for arg in argv
+        ):  # not the sudo that started it
             found.append(int(entry.name))
     return found
+
+
+def kill_mid_run(process: subprocess.Popen, remote_home: Path) -> None:
+    """Kill the client `process` of a run of NAT once its lab is being built; return once the
+    remote run (its tether under `remote_home`) has ended."""
+    seen = wait_for(process, "container taosnode2")
+    assert any("container taosnode2" in line for line in seen), "".join(seen)
+    (tether,) = tethers(remote_home)
+    exited = os.pidfd_open(tether)
+    process.kill()  # the client vanishes: its SSH connection closes without a word
+    process.communicate(timeout=30)
+    assert select.select([exited], [], [], TEARDOWN_TIMEOUT_S)[0], "the remote run outlived its session"
+    os.close(exited)
 
 
 def assert_left_nothing(run_dir: Path) -> None:
@@ -63,7 +78,7 @@ def assert_left_nothing(run_dir: Path) -> None:
 
 
 def run_folders(client) -> set[Path]:
-    """The remote side's per-command folders (the lost-connection test leaves its own behind)."""
+    """The remote side's per-command folders."""
     runs = client.remote_home / "runs"
     return set(runs.iterdir()) if runs.exists() else set()
 
@@ -258,18 +273,22 @@ def test_lost_connection_tears_the_remote_run_down(client, sshd, installed, tmp_
     process = client.start(
         "run", NAT, "--on", sshd.target, "--identity", str(sshd.client_key), "--results", str(tmp_path)
     )
-    seen = wait_for(process, "container taosnode2")
-    assert any("container taosnode2" in line for line in seen), "".join(seen)
-    (tether,) = tethers(client.remote_home)
-    exited = os.pidfd_open(tether)
-    process.kill()  # the client vanishes: its SSH connection closes without a word
-    process.communicate(timeout=30)
-    assert select.select([exited], [], [], TEARDOWN_TIMEOUT_S)[0], "the remote run outlived its session"
-    os.close(exited)
+    kill_mid_run(process, client.remote_home)
     (work,) = run_folders(client) - folders_before  # no client was left to copy results back or clean up
     (run_dir,) = (work / "results").iterdir()
     assert json.loads((run_dir / "results.json").read_text())["complete"] is False
     assert_left_nothing(run_dir)
+    fetched = tmp_path / "fetched"
+    fetch = client.run("fetch", "--on", sshd.target, "--identity", str(sshd.client_key), "--results", str(fetched))
+    assert fetch.returncode == 0, fetch.stdout + fetch.stderr
+    (copy,) = fetched.iterdir()  # the next contact brings it home, marked incomplete, and removes it there
+    assert copy.name == run_dir.name
+    assert json.loads((copy / "results.json").read_text())["complete"] is False
+    assert fetch.stdout.strip() == f"results: {copy}"
+    assert "a run whose connection was lost (incomplete)" in fetch.stderr
+    assert not work.exists()
+    again = client.run("fetch", "--on", sshd.target, "--identity", str(sshd.client_key), "--results", str(fetched))
+    assert again.returncode == 0 and "no results of a run whose connection was lost" in again.stdout
 
 
 def test_tether_stops_its_program_once_when_stdin_closes(tmp_path):
