@@ -36,6 +36,8 @@ COMMANDS: tuple[ModuleType, ...] = (
     down,
 )
 
+LIVE = {command.execute for command in (up, status, shell, exec_, capture, steps, down)}  # --on: lab.remote.live
+
 
 class _Parser(argparse.ArgumentParser):
     def error(self, message):  # usage errors exit 2 with the usage line, as argparse does
@@ -70,6 +72,10 @@ def main(argv: list[str] | None = None) -> int:
         if not getattr(args, "on", None):
             parser.error("--identity and --accept-new-host-key only apply with --on HOST")
     try:
+        if getattr(args, "on", None) and args.execute in LIVE:  # a live lab on another machine
+            from ..remote.live import main as live_remotely
+
+            return live_remotely(args)
         if getattr(args, "on", None):  # on another machine over SSH (lab/remote)
             from ..remote.command import main as run_remotely
 

@@ -6,6 +6,7 @@ import argparse
 import subprocess
 
 from ..errors import BuildError, InvalidInput
+from ..remote import add_options as add_remote_options
 
 
 def add_to(commands: argparse._SubParsersAction) -> argparse.ArgumentParser:
@@ -14,12 +15,14 @@ def add_to(commands: argparse._SubParsersAction) -> argparse.ArgumentParser:
         "capture",
         help="watch the packets of a node's interface in a live lab",
         description="Live packets of NODE's interface IFACE (default: any) in LAB, as tcpdump text, or with "
-        "`-w -` as pcap on stdout (`| wireshark -k -i -`, `| tcpdump -r -`). Ctrl-C stops it.",
+        "`-w -` as pcap on stdout (`| wireshark -k -i -`, `| tcpdump -r -`). Ctrl-C stops it. With --on HOST, in "
+        "a lab on HOST: its bytes come here over SSH unchanged, and Ctrl-C stops tcpdump there.",
     )
     capture.add_argument("lab", metavar="LAB", help="a lab's name (or a unique prefix of it)")
     capture.add_argument("where", metavar="NODE[:IFACE]", help="a node or container, and one of its interfaces")
     capture.add_argument("-w", dest="write", metavar="-", help="'-': pcap on stdout instead of text")
     capture.add_argument("filter", nargs="*", metavar="FILTER", help="a tcpdump filter (e.g. tcp port 6030)")
+    add_remote_options(capture)
     return capture
 
 

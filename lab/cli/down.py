@@ -6,6 +6,8 @@ import argparse
 
 from ..console import err, out
 from ..errors import ExitStatus, InvalidInput
+from ..remote import add_options as add_remote_options
+from .fetch import add_results_option
 
 
 def add_to(commands: argparse._SubParsersAction) -> argparse.ArgumentParser:
@@ -14,10 +16,14 @@ def add_to(commands: argparse._SubParsersAction) -> argparse.ArgumentParser:
         "down",
         help="tear a live lab down",
         description="Tear LAB down (or every lab with --all): its keeper removes what it built; what a dead "
-        "lab left is removed from its journal, as `lab clean` does. Its results folder stays.",
+        "lab left is removed from its journal, as `lab clean` does. Its results folder stays. With --on HOST, "
+        "on HOST: the results folder of each lab brought up with `up --on` comes into --results here, and the "
+        "lab's folder there (its scenario) is removed.",
     )
     down.add_argument("lab", nargs="?", metavar="LAB", help="a lab's name (or a unique prefix of it)")
     down.add_argument("--all", action="store_true", help="every lab of this machine")
+    add_results_option(down, "with --on: where the labs' results folders come")
+    add_remote_options(down)
     return down
 
 
@@ -43,7 +49,7 @@ def execute(args: argparse.Namespace) -> int:
             err.print(f"lab {lab.name}: could not remove: {'; '.join(left)}", markup=False)
             failed = True
         else:
-            out.print(f"lab {lab.name} is down; its results: {lab.results}", markup=False)
+            out.print(f"lab {lab.name} is down; its results: {lab.results}", markup=False)  # read by remote/live.py
     if not chosen:
         out.print("no labs to tear down")
     return ExitStatus.UNMET if failed else ExitStatus.OK

@@ -7,6 +7,7 @@ import os
 import sys
 
 from ..errors import InvalidInput
+from ..remote import add_options as add_remote_options
 
 
 def add_to(commands: argparse._SubParsersAction) -> argparse.ArgumentParser:
@@ -15,11 +16,14 @@ def add_to(commands: argparse._SubParsersAction) -> argparse.ArgumentParser:
         "exec",
         help="run a command in a node of a live lab",
         description="Run CMD in NODE of LAB as a step would (the node's hosts file, resolver, host name, PATH); "
-        "its output streams here and its exit status is lab's.",
+        "its output streams here and its exit status is lab's. With --on HOST (before LAB), in a lab on HOST: "
+        "from a terminal, on a pseudo-terminal there (as `lab shell --on`); else its output relayed unchanged "
+        "and its stdin empty; Ctrl-C stops it there.",
     )
     run.add_argument("lab", metavar="LAB", help="a lab's name (or a unique prefix of it)")
     run.add_argument("node", metavar="NODE", help="a node or container of the lab")
     run.add_argument("argv", nargs=argparse.REMAINDER, metavar="-- CMD ARGS", help="the program and its arguments")
+    add_remote_options(run)
     return run
 
 

@@ -6,14 +6,19 @@ import argparse
 import time
 
 from ..console import out
+from ..remote import add_options as add_remote_options
 
 
 def add_to(commands: argparse._SubParsersAction) -> argparse.ArgumentParser:
     """The `status` subparser (also `ls`)."""
     status = commands.add_parser(
-        "status", aliases=["ls"], help="list the live labs, or show one", description="List the live labs, or show one."
+        "status",
+        aliases=["ls"],
+        help="list the live labs, or show one",
+        description="List the live labs, or show one; with --on HOST, those of HOST (its paths marked (on HOST)).",
     )
     status.add_argument("lab", nargs="?", metavar="LAB", help="a lab's name (or a unique prefix of it)")
+    add_remote_options(status)
     return status
 
 

@@ -8,6 +8,7 @@ from pathlib import Path
 
 from ..console import err, out, outcome_table, results_line
 from ..errors import ExitStatus, InvalidInput
+from ..remote import add_options as add_remote_options
 from ..results.matrix import outcome_matrix
 
 
@@ -17,7 +18,8 @@ def add_to(commands: argparse._SubParsersAction) -> argparse.ArgumentParser:
         "steps",
         help="run the scenario's steps against a live lab",
         description="Run the variant's steps (all, or those named) against LAB and add their outcomes to the "
-        "lab's results folder, as a run records them (`lab explain` reads it).",
+        "lab's results folder, as a run records them (`lab explain` reads it). With --on HOST, in a lab on HOST: "
+        "its output relayed (paths there marked (on HOST)), its folder home at `lab down --on HOST`.",
     )
     steps.add_argument("lab", metavar="LAB", help="a lab's name (or a unique prefix of it)")
     steps.add_argument(
@@ -26,6 +28,7 @@ def add_to(commands: argparse._SubParsersAction) -> argparse.ArgumentParser:
         metavar="NAME",
         help="steps to run (default: every step; after `up --steps`, all but the setup steps)",
     )
+    add_remote_options(steps)
     return steps
 
 

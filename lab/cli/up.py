@@ -15,6 +15,7 @@ from pathlib import Path
 from ..console import err, load_or_report, out
 from ..errors import ExitStatus, InvalidInput
 from ..machine import check_machine
+from ..remote import add_options as add_remote_options
 from ..software import SOFTWARE, check_software, home_option, with_homes
 from ..software.base import HOME_MODE
 from .run import DEFAULT_RESULTS, check_results_root
@@ -28,7 +29,11 @@ def add_to(commands: argparse._SubParsersAction) -> argparse.ArgumentParser:
         "up",
         help="build one variant and keep it running (a live lab)",
         description="Build one variant of the scenario and keep it running in the background (it outlives "
-        "this terminal) until `lab down`. Prints its nodes, addresses and published ports.",
+        "this terminal) until `lab down`. Prints its nodes, addresses and published ports. With --on HOST the lab "
+        "lives on HOST: the scenario and its files go to a folder of the lab's own there (kept until `lab down "
+        "--on HOST`), paths there are shown marked (on HOST), and its results folder stays there until `lab down "
+        "--on HOST` brings it into that command's --results (a lab that did not come up brings it into --results "
+        "at once). Ctrl-C, or a lost connection, while it is being built tears it down there.",
     )
     up.add_argument("scenario", type=Path, help="scenario YAML file")
     up.add_argument("--variant", metavar="NAME", help="the variant to build (default: the first)")
@@ -41,6 +46,7 @@ def add_to(commands: argparse._SubParsersAction) -> argparse.ArgumentParser:
         if HOME_MODE in software.modes:
             option, variable = home_option(software)
             up.add_argument(option, metavar="DIR", default=os.environ.get(variable) or None, help=f"({variable})")
+    add_remote_options(up)
     return up
 
 
