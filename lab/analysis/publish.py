@@ -97,7 +97,9 @@ def _draw_all(run: RunDir, scenario_name: str, pictures: list[_Picture]) -> list
     draw_one = partial(_draw, run.path, scenario_name)
     if workers < 2:
         return [draw_one(picture) for picture in pictures]
-    with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("forkserver")) as pool:
+    # forked: the workers are this process's own children, reaped when the pool shuts down (a
+    # forkserver's would outlive the lab as zombies), and they start with matplotlib already imported
+    with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("fork")) as pool:
         return list(pool.map(draw_one, pictures))
 
 
