@@ -288,6 +288,8 @@ class Deployment:
                 argv += ["--env", f"{key}={value}"]
             for source, target in (("/usr", "/usr"), (str(PROJECT), str(PROJECT)), (str(config), "/etc/taos")):
                 argv += ["--mount", f"type=bind,source={source},target={target},readonly"]
+            for folder in ("/var/lib/taos", "/var/log/taos"):  # dataDir and logDir, as an installer makes them
+                argv += ["--tmpfs", folder]
             argv += ["lab-base:1", "taosd", "-c", "/etc/taos"]
             self.containers.append(name)
             processes.append(
