@@ -561,7 +561,7 @@ class Checker:
             self.fail(parent.at(key), f"{context}.{key}: {value!r} cannot be resolved ({exc})")
             return None
         if not folder.is_dir():
-            self.fail(parent.at(key), f"{context}.{key}: {value!r} is not a folder (looked at {folder})")
+            self.fail(parent.at(key), f"{context}.{key}: {value!r} is not a folder (looked at {self.base_dir / value})")
             return None
         reserved = [f for f, _ in CONTAINER_RESERVED[:3]]  # /proc, /sys, /dev
         if (

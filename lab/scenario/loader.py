@@ -252,6 +252,11 @@ def _read_software(checker: Checker, document: SourceMap) -> tuple[model.Softwar
         context = f"software.{software.name}"
         if isinstance(value, SourceMap) and HOME_MODE in software.modes:
             checker.keys(value, {HOME_MODE}, context)
+            if HOME_MODE not in value:
+                checker.fail(
+                    value.where, f"{context}: give {{{HOME_MODE}: DIR}}, the folder of the software's programs"
+                )
+                continue
             folder = checker.local_dir(value, HOME_MODE, context)
             if folder is not None:
                 choices.append(software.choice(HOME_MODE, str(folder)))
