@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pytest
 
-from lab.deploy.journal import STATE_DIR
+from lab.deploy.journal import journals
 from lab.errors import ExitStatus
 
 from ..conftest import REPO
@@ -105,10 +105,6 @@ def tree(folder: Path) -> dict[str, tuple]:
     return found
 
 
-def journal() -> list[str]:
-    return sorted(p.name for p in STATE_DIR.iterdir()) if STATE_DIR.is_dir() else []
-
-
 @pytest.mark.parametrize("case", CASES)
 def test_a_path_leading_outside_is_refused_and_nothing_is_written(tmp_path, case):
     body, words = CASES[case]
@@ -123,7 +119,7 @@ def test_a_path_leading_outside_is_refused_and_nothing_is_written(tmp_path, case
     scenario = folder / "write-outside.yaml"
     scenario.write_text(HEADER + body.replace("VICTIM", str(victim)))
     results = tmp_path / "results"
-    before = (tree(tmp_path), journal(), machine.snapshot())
+    before = (tree(tmp_path), journals(), machine.snapshot())
     assert not victim.exists()
 
     run = subprocess.run(
@@ -143,4 +139,4 @@ def test_a_path_leading_outside_is_refused_and_nothing_is_written(tmp_path, case
         assert word in errors[0], errors[0]
     assert not victim.exists(), f"the run wrote {victim} on the machine"
     assert not results.exists(), "a run folder was made for a scenario that does not validate"
-    assert (tree(tmp_path), journal(), machine.snapshot()) == before
+    assert (tree(tmp_path), journals(), machine.snapshot()) == before
