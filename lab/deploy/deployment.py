@@ -21,6 +21,7 @@ from ..errors import BuildError
 from ..scenario import model
 from ..software import node_environment
 from ..steps.probe import probe_argv
+from .bytecode import compile_node_code
 from .docker import DockerEngine
 from .journal import Journal
 from .network import Network
@@ -109,6 +110,7 @@ class Deployment:
     def _build(self) -> None:
         deployment = self.variant.deployment
         self.workdir.mkdir(parents=True, exist_ok=True)
+        compile_node_code()
         self._undo_timed("teardown_network", self.network.stop)
         self._timed(
             "network",
