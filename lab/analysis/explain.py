@@ -17,7 +17,7 @@ from ..steps.probe import MODULE as PROBE_MODULE
 from . import handed
 from .messages import N_, joiner, t, width
 from .packets import DNS_PORT, ICMP_UNREACHABLE, Packet
-from .rundir import DnatRule, NodeState, RunDir
+from .rundir import DnatRule, NodeState, RunDir, evidence_folder
 
 ENDPOINT_RE = re.compile(r"(?<![\w.-])([A-Za-z0-9][A-Za-z0-9.-]*):(\d{1,5})(?!\d)")
 WINDOW_SLACK_S = 0.001  # packet and step times come from the same clock
@@ -388,7 +388,7 @@ def _endpoints(attempt: Attempt, client: NodeState, outputs: list[tuple[str, str
 def explain_outcome(run: RunDir, outcome: dict) -> Explanation:
     """The chain of events behind one outcome row of results.json."""
     variant, node = outcome["variant"], outcome["node"]
-    folder = outcome.get("folder", variant)  # where its trial's evidence is (run --repeat: one folder per trial)
+    folder = evidence_folder(outcome)
     states = run.state(folder)
     explanation = Explanation(
         variant, node, outcome["step"], outcome["ok"], outcome["met"], outcome["expected"], outcome["error"], []
@@ -409,9 +409,7 @@ def explain_outcome(run: RunDir, outcome: dict) -> Explanation:
     earlier = [
         (o["output"], o["step"], o["node"])
         for o in run.outcomes
-        if o.get("folder", o["variant"]) == folder
-        and o["started_at"] + o["duration_s"] <= start
-        and PROBE_MODULE not in o["argv"]
+        if evidence_folder(o) == folder and o["started_at"] + o["duration_s"] <= start and PROBE_MODULE not in o["argv"]
     ]
     own_text = " ".join(outcome["argv"]) + "\n" + outcome["output"]
     for attempt in attempts:

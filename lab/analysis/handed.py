@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Protocol
 
 from .messages import t
 from .packets import capture_name
+from .rundir import evidence_folder
 
 logging.getLogger("scapy.runtime").setLevel(logging.ERROR)
 
@@ -219,7 +220,7 @@ def annotate(run: RunDir, outcome: dict, client: NodeState, attempts: Sequence[A
     attempt of the step was answered, is the one a program was sent to: when no reply names
     it (nor any printed output), its explanation says so.
     """
-    variant, node = outcome.get("folder", outcome["variant"]), outcome["node"]  # folder: its trial's (run --repeat)
+    variant, node = evidence_folder(outcome), outcome["node"]
     nodes = set(run.state(variant))
     paths = [
         p for p in sorted((run.path / variant / "captures").glob("*.pcap")) if capture_name(p.stem, nodes)[0] == node

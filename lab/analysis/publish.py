@@ -7,7 +7,7 @@ import multiprocessing
 import os
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
-from functools import cache, partial
+from functools import partial
 from pathlib import Path
 
 from ..errors import InvalidInput
@@ -18,7 +18,7 @@ from .explain import explain_run, render
 from .html import write_page
 from .messages import LANGUAGES, SOURCE_LANGUAGE, language, t
 from .report import Pictures, write_report
-from .rundir import NotARunDir, RunDir
+from .rundir import NotARunDir, RunDir, evidence_folder
 from .sequence import Diagram, build_diagram, diagram_name, worth_drawing
 from .sequence_draw import draw
 from .topology import path_graph, render_topology
@@ -59,14 +59,22 @@ class _Drawn:
     path: str = ""  # the failing path on the map, if the diagram shows where it broke
 
 
-@cache
-def _run_dir(path: Path) -> RunDir:
-    return RunDir(path)  # one per process: its captures are read once
+_worker_run: RunDir | None = None  # in a worker of the pool: the run it draws from (inherited by fork)
 
 
-def _draw(run_dir: Path, scenario_name: str, picture: _Picture) -> _Drawn:
-    """Draw `picture` into `run_dir` (in this process or in a worker of the pool)."""
-    run, variant, suffix = _run_dir(run_dir), picture.variant, _suffix(picture.lang)
+def _start_worker(run: RunDir) -> None:
+    global _worker_run
+    _worker_run = run
+
+
+def _draw_in_worker(scenario_name: str, picture: _Picture) -> _Drawn:
+    assert _worker_run is not None
+    return _draw(_worker_run, scenario_name, picture)
+
+
+def _draw(run: RunDir, scenario_name: str, picture: _Picture) -> _Drawn:
+    """Draw `picture` into the run's folder (in this process or in a worker of the pool)."""
+    variant, suffix = picture.variant, _suffix(picture.lang)
     with language(picture.lang):
         if picture.outcome is None:
             name = f"topology-{safe_name(variant.name)}{suffix}.svg"
@@ -94,13 +102,17 @@ def diagram_key(diagram: Diagram) -> tuple[str, str, str]:
 def _draw_all(run: RunDir, scenario_name: str, pictures: list[_Picture]) -> list[_Drawn]:
     """Every picture, in order; in a pool of processes when there are enough to pay for starting it."""
     workers = min(len(os.sched_getaffinity(0)), len(pictures) // PICTURES_PER_WORKER)
-    draw_one = partial(_draw, run.path, scenario_name)
     if workers < 2:
-        return [draw_one(picture) for picture in pictures]
+        return [_draw(run, scenario_name, picture) for picture in pictures]
+    for folder in {evidence_folder(p.outcome) for p in pictures if p.outcome is not None}:
+        run.packets(folder), run.state(folder)  # read here once, not again in every worker
     # forked: the workers are this process's own children, reaped when the pool shuts down (a
-    # forkserver's would outlive the lab as zombies), and they start with matplotlib already imported
-    with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("fork")) as pool:
-        return list(pool.map(draw_one, pictures))
+    # forkserver's would outlive the lab as zombies), and they start with matplotlib imported and
+    # `run` with all it has read (a forked worker's initargs are inherited, not pickled)
+    with ProcessPoolExecutor(
+        workers, mp_context=multiprocessing.get_context("fork"), initializer=_start_worker, initargs=(run,)
+    ) as pool:
+        return list(pool.map(partial(_draw_in_worker, scenario_name), pictures))
 
 
 def publish_run(run_dir: Path, scenario: model.Scenario) -> Path:

@@ -18,6 +18,11 @@ DNAT_RULE_RE = re.compile(
 )
 
 
+def evidence_folder(outcome: dict) -> str:
+    """The folder of the run holding an outcome row's evidence (its trial's, with run --repeat)."""
+    return outcome.get("folder", outcome["variant"])
+
+
 class NotARunDir(InvalidInput):
     """The folder is not a lab run's results folder."""
 

@@ -23,7 +23,7 @@ from ..results.record import safe_name
 from .explain import ICMP_UNREACHABLE_CODES, WINDOW_SLACK_S
 from .messages import t
 from .packets import ICMP_UNREACHABLE, Packet
-from .rundir import NodeState, RunDir
+from .rundir import NodeState, RunDir, evidence_folder
 
 MATCH_WINDOW_S = 1.0  # how long after the client sent it a packet may show on the Docker host's side
 
@@ -257,7 +257,7 @@ def build_diagram(run: RunDir, outcome: dict, containers: Mapping[str, str]) -> 
     translated packet's destination is named.
     """
     variant, client = outcome["variant"], outcome["node"]
-    folder = outcome.get("folder", variant)  # the trial's folder (run --repeat)
+    folder = evidence_folder(outcome)
     builder = _Builder(run, variant, client, containers, run.state(folder))
     start, end = outcome["started_at"], outcome["started_at"] + outcome["duration_s"] + WINDOW_SLACK_S
     window = [p for p in run.packets(folder) if start <= p.time <= end + MATCH_WINDOW_S]
