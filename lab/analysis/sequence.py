@@ -468,11 +468,22 @@ def build_diagram(run: RunDir, outcome: dict, containers: Mapping[str, str]) -> 
 
 def worth_drawing(run: RunDir) -> list[dict]:
     """The outcomes to draw: every failing step, and for each one passing counterpart (the same
-    node and step in another variant, else the same step on another node of its variant)."""
-    chosen: list[dict] = []
+    node and step in another variant, else the same step on another node of its variant).
+
+    One outcome per cell (variant, node, step), as the report shows one picture per cell and
+    names its files after the cell: with run --repeat, a cell that failed in any trial is drawn
+    from its first failing trial, a counterpart from its first passing one."""
+
+    def cell(outcome: dict) -> tuple[str, str, str]:
+        return outcome["variant"], outcome["node"], outcome["step"]
+
+    failing: dict[tuple[str, str, str], dict] = {}
     for outcome in run.outcomes:
-        if outcome["ok"]:
-            continue
+        if not outcome["ok"]:
+            failing.setdefault(cell(outcome), outcome)
+    chosen: dict[tuple[str, str, str], dict] = {}
+    for outcome in failing.values():
+        chosen.setdefault(cell(outcome), outcome)
         candidates = [
             o
             for o in run.outcomes
@@ -488,10 +499,10 @@ def worth_drawing(run: RunDir) -> list[dict]:
             and o["variant"] == outcome["variant"]
             and o["node"] != outcome["node"]
         ]
-        for row in [outcome, *candidates[:1]]:
-            if row not in chosen:
-                chosen.append(row)
-    return chosen
+        counterpart = next((o for o in candidates if cell(o) not in failing), None)
+        if counterpart is not None:
+            chosen.setdefault(cell(counterpart), counterpart)
+    return list(chosen.values())
 
 
 def _mermaid_id(key: str) -> str:

@@ -8,6 +8,7 @@ from __future__ import annotations
 import shutil
 import xml.etree.ElementTree as ET
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 
@@ -46,6 +47,31 @@ def test_the_failing_cell_and_its_passing_counterpart_are_drawn(incident):
     assert cells == [
         ("original", "remote-client", "show-dnodes", False),
         ("fixed", "remote-client", "show-dnodes", True),
+    ]
+
+
+def test_with_trials_each_cell_is_drawn_once_from_its_first_failing_trial():
+    def row(variant: str, step: str, trial: int, ok: bool) -> dict:
+        return {"variant": variant, "node": "client", "step": step, "trial": trial, "ok": ok}
+
+    trials = SimpleNamespace(
+        outcomes=[
+            row("a", "show", 1, False),
+            row("a", "show", 2, False),
+            row("b", "show", 1, True),
+            row("b", "show", 2, True),
+            row("a", "insert", 1, True),
+            row("a", "insert", 2, True),
+            row("b", "insert", 1, True),
+            row("b", "insert", 2, False),  # flaky: drawn failing, never as a counterpart
+        ]
+    )
+    drawn = [(o["variant"], o["step"], o["trial"], o["ok"]) for o in worth_drawing(trials)]
+    assert drawn == [
+        ("a", "show", 1, False),
+        ("b", "show", 1, True),
+        ("b", "insert", 2, False),
+        ("a", "insert", 1, True),
     ]
 
 
