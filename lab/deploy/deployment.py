@@ -282,8 +282,13 @@ class Deployment:
         )
 
     def save_state(self) -> None:
-        """Keep what each node looked like after the steps (lab.deploy.state)."""
-        save_state(self.variant, self.state_dir, self.network.runner, {name: e.cli for name, e in self.engines.items()})
+        """Keep what each node looked like after the steps (lab.deploy.state); warn of containers
+        that stopped after they were ready (the steps' outcomes may come from their absence)."""
+        engines = {name: e.cli for name, e in self.engines.items()}
+        for stopped in save_state(self.variant, self.state_dir, self.network.runner, engines):
+            warning = f"warning: container {stopped} after the steps; its log is in {self.state_dir}"
+            self.transcript.write(warning)
+            self.progress(warning)
 
     def runner_for(self, target: str) -> CommandRunner:
         """Runs programs on a node, or in a container through `docker exec`."""

@@ -23,9 +23,13 @@ def save_state(
     state_dir: Path,
     node_runner: Callable[[str], CommandRunner],
     docker_cli: Mapping[str, CommandRunner],
-) -> None:
-    """Write each node's state below `state_dir`; `docker_cli` runs `docker` against each Docker host's engine."""
+) -> list[str]:
+    """Write each node's state below `state_dir`; `docker_cli` runs `docker` against each Docker host's engine.
+
+    Returns the containers that were no longer running, as 'NAME on HOST: STATUS' (Docker's own words).
+    """
     hosts = {host.name: host for host in variant.deployment.docker_hosts}
+    stopped = []
     for node in variant.deployment.nodes:
         node_dir = state_dir / node.name
         node_dir.mkdir(parents=True, exist_ok=True)
@@ -41,10 +45,16 @@ def save_state(
             result = run(argv, check=False, timeout=30)
             (node_dir / f"{name}.txt").write_text(result.stdout if result.exit_code == 0 else result.output)
         if node.name in docker_cli:
-            _save_engine_state(docker_cli[node.name], hosts[node.name], node_dir)
+            stopped += [
+                f"{name} on {node.name}: {status}"
+                for name, status in _save_engine_state(docker_cli[node.name], hosts[node.name], node_dir)
+            ]
+    return stopped
 
 
-def _save_engine_state(cli: CommandRunner, host: model.DockerHost, node_dir: Path) -> None:
+def _save_engine_state(cli: CommandRunner, host: model.DockerHost, node_dir: Path) -> list[tuple[str, str]]:
+    """Write the engine's containers, networks and container logs; return (name, status) of the stopped containers."""
+
     def docker(*args: str):
         return cli.run(["docker", *args], check=False, timeout=30)
 
@@ -55,3 +65,5 @@ def _save_engine_state(cli: CommandRunner, host: model.DockerHost, node_dir: Pat
     for container in host.containers:
         logs = docker("logs", "--timestamps", container.name)
         (node_dir / f"container-{container.name}.log").write_text(logs.output)
+    rows = [line.split("\t") for line in listing.stdout.splitlines()] if listing.exit_code == 0 else []
+    return [(row[0], row[1]) for row in rows if len(row) >= 2 and not row[1].startswith("Up")]
