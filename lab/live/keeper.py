@@ -14,8 +14,8 @@ from pathlib import Path
 
 from ..commands import Transcript
 from ..deploy.deployment import Deployment
-from ..deploy.journal import Journal, remove_folder
-from ..deploy.signals import deferred_signals
+from ..deploy.journal import Journal
+from ..runner import finish_work
 from ..scenario.loader import load_scenario
 from ..software import with_homes
 from .record import open_record, run_named_steps, setup_steps
@@ -86,13 +86,7 @@ def keep(spec: dict) -> int:
         say(f"failed: {type(exc).__name__}: {exc}\n{traceback.format_exc()}")
         return 1
     finally:
-        with deferred_signals(say):
-            for line in remove_folder(str(workdir)):
-                transcript.write(line)
-            transcript.close()
-            left = journal.close()
-            if left:
-                say(f"teardown left {len(left)} object(s) behind: {'; '.join(left)}; `lab clean --run {run_id}`")
+        finish_work(workdir, transcript, journal, run_id, say)
     return 0
 
 
