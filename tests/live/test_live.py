@@ -21,6 +21,7 @@ from lab.deploy.journal import STATE_DIR, leftovers, read, same_process
 from lab.live import registry
 from tests.conftest import REPO
 from tests.integration import machine
+from tests.terminal import converse_in_remote_client
 
 pytestmark = pytest.mark.root
 SCENARIO = "scenarios/tdengine-docker-cross-subnet.yaml"
@@ -146,28 +147,7 @@ def test_a_shell_in_a_node_through_a_real_terminal(incident):
         LAB[0], [*LAB[1:], "shell", name, "remote-client"], cwd=str(REPO), encoding="utf-8", timeout=60
     )
     shell.setwinsize(37, 101)
-    prompt = re.escape(f"[{name}] remote-client:")
-    shell.expect(prompt)
-    shell.sendline("hostname")
-    shell.expect(r"[\r\n]remote-client\r\n")  # after the echoed line and bash's bracketed-paste switch
-    shell.expect(prompt)
-    shell.sendline("getent hosts taosnode1")
-    shell.expect(r"10\.0\.31\.2\s+taosnode1")
-    shell.expect(prompt)
-    shell.sendline("stty size")
-    shell.expect(r"37 101")
-    shell.expect(prompt)
-    shell.sendline("ping -n 10.0.2.1")
-    shell.expect("bytes from 10.0.2.1")
-    shell.sendintr()  # Ctrl-C reaches ping, not the shell
-    shell.expect("packets transmitted")
-    shell.expect(prompt)
-    shell.sendline("echo still-$((20 + 22))")
-    shell.expect("still-42")
-    shell.sendline("exit")
-    shell.expect(pexpect.EOF)
-    shell.close()
-    assert shell.exitstatus == 0
+    converse_in_remote_client(shell, name, asked=(("getent hosts taosnode1", r"10\.0\.31\.2\s+taosnode1"),))
 
 
 def test_a_shell_in_a_container_through_its_engine(incident):

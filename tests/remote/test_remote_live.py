@@ -22,6 +22,7 @@ from lab.live import registry
 
 from ..conftest import REPO
 from ..integration import machine
+from ..terminal import converse_in_remote_client
 from .conftest import Client
 from .test_remote import TEARDOWN_TIMEOUT_S, tethers
 
@@ -96,29 +97,7 @@ def test_a_shell_there_through_a_real_terminal(on, live):
         timeout=120,
         dimensions=(37, 101),
     )
-    prompt = re.escape(f"[{live}] remote-client:")
-    shell.expect(prompt)
-    shell.sendline("hostname")
-    shell.expect(r"[\r\n]remote-client\r\n")
-    shell.expect(prompt)
-    shell.sendline("stty size")
-    shell.expect(r"37 101")
-    shell.expect(prompt)
-    shell.setwinsize(40, 120)  # SIGWINCH here: the window there follows
-    shell.sendline("stty size")
-    shell.expect(r"40 120")
-    shell.expect(prompt)
-    shell.sendline("ping -n 10.0.2.1")
-    shell.expect("bytes from 10.0.2.1")
-    shell.sendintr()  # Ctrl-C reaches ping there, not the shell (nor the client here)
-    shell.expect("packets transmitted")
-    shell.expect(prompt)
-    shell.sendline("echo still-$((20 + 22))")
-    shell.expect("still-42")
-    shell.sendline("exit 3")
-    shell.expect(pexpect.EOF)
-    shell.close()
-    assert shell.exitstatus == 3
+    converse_in_remote_client(shell, live, resize_to=(40, 120), exit_status=3)  # Ctrl-C: not the client here
 
 
 @pytest.mark.root
