@@ -28,6 +28,7 @@ import pytest
 from ..conftest import REPO
 
 SSHD = "/usr/sbin/sshd"
+TEST_USER_KEYS = "authorized_keys.lab-test"  # in a test user's ~/.ssh: a name no real account uses
 PRIVSEP_DIR = Path("/run/sshd")  # sshd refuses to start without its privilege separation folder
 READY_TIMEOUT_S = 30
 USER_GONE_TIMEOUT_S = 30
@@ -77,7 +78,7 @@ def serve(folder: Path, sftp: bool):
     """Start an sshd configured in `folder`; yield it; stop it."""
     host_key = keygen(folder / "host_key")
     client_key = keygen(folder / "client_key")
-    (folder / "authorized_keys").write_text(Path(f"{client_key}.pub").read_text())
+    (folder / "authorized_keys.root").write_text(Path(f"{client_key}.pub").read_text())
     port = free_port()
     config = folder / "sshd_config"
     config.write_text(
@@ -86,7 +87,9 @@ def serve(folder: Path, sftp: bool):
                 f"Port {port}",
                 "ListenAddress 127.0.0.1",
                 f"HostKey {host_key}",
-                f"AuthorizedKeysFile {folder / 'authorized_keys'} .ssh/authorized_keys",  # the latter: sudo_user's
+                # root's key here, a test user's in its own ~/.ssh (sshd reads it as that user); never
+                # the machine's real ~/.ssh/authorized_keys
+                f"AuthorizedKeysFile {folder / 'authorized_keys'}.%u .ssh/{TEST_USER_KEYS}",
                 "PermitUserEnvironment PATH",  # sudo_user's ~/.ssh/environment can hide programs
                 "PermitRootLogin prohibit-password",
                 "PasswordAuthentication no",
@@ -254,8 +257,8 @@ def sudo_user(sshd):
         user = SudoUser(name, Path(entry.pw_dir), entry.pw_uid, entry.pw_gid)
         ssh = user.home / ".ssh"
         ssh.mkdir(mode=0o700)
-        (ssh / "authorized_keys").write_text(Path(f"{sshd.client_key}.pub").read_text())
-        for path in (ssh, ssh / "authorized_keys"):
+        (ssh / TEST_USER_KEYS).write_text(Path(f"{sshd.client_key}.pub").read_text())
+        for path in (ssh, ssh / TEST_USER_KEYS):
             os.chown(path, user.uid, user.gid)
         yield user
     finally:
