@@ -22,6 +22,7 @@ import hashlib
 import os
 import posixpath
 import subprocess
+import time
 import tomllib
 import uuid
 from collections.abc import Callable
@@ -36,6 +37,7 @@ LABS = "labs"  # one folder per lab brought up with `lab up --on` (lab/remote/li
 READY = ".lab-ready"  # in a version or a virtualenv: it is complete
 VENV_OF = ".lab-venv"  # in a version: the name of its virtualenv
 PARTIAL = ".partial-"  # in the name of a folder still being made
+ABANDONED_S = 86400  # a folder still being made after this was left by a client that died while making it
 KEEP_VERSIONS = 3
 SETUP_TIMEOUT_S = 3600  # Debian packages, or the virtualenv, on a fresh machine
 
@@ -182,8 +184,15 @@ def prune(
     remote: Remote, installation: Installation, in_use: set[str], say: Callable[[str], None], keep: int = KEEP_VERSIONS
 ) -> None:
     """Remove the versions beyond the last `keep` used (counting this one; those in `in_use` stay),
-    and the virtualenvs no remaining version uses."""
+    the virtualenvs no remaining version uses, and what clients that died while making a version
+    or a virtualenv left (its temporary folder, older than ABANDONED_S)."""
     folder = posixpath.join(installation.home, VERSIONS)
+    venv_folder = posixpath.dirname(installation.venv)
+    for parent in (folder, venv_folder):
+        for entry in remote.sftp.listdir_attr(parent):
+            if PARTIAL in entry.filename and time.time() - (entry.st_mtime or 0) > ABANDONED_S:
+                say(f"{remote.name}: removing what an interrupted installation left ({entry.filename})")
+                remote.remove(posixpath.join(parent, entry.filename), installation.as_root)
     versions = sorted(
         (entry for entry in remote.sftp.listdir_attr(folder) if PARTIAL not in entry.filename),
         key=lambda entry: entry.st_mtime or 0,
@@ -201,7 +210,6 @@ def prune(
             say(f"{remote.name}: removing a version of the lab installed the older way ({name})")
             remote.remove(posixpath.join(installation.home, name), installation.as_root)
     venvs = {_read(remote, posixpath.join(folder, name, VENV_OF)) for name in kept}
-    venv_folder = posixpath.dirname(installation.venv)
     for name in remote.sftp.listdir(venv_folder):
         if PARTIAL not in name and name not in venvs:
             say(f"{remote.name}: removing a virtualenv no kept version uses ({name})")

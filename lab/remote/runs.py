@@ -24,12 +24,11 @@ import paramiko
 
 from ..results.record import create_unique_dir
 from .connection import Remote
-from .install import LABS, RUNS, Installation
+from .install import ABANDONED_S, LABS, RUNS, Installation
 from .tether import LOCK
 
 VERSION = "version"  # in a command folder: the name of the version it runs
 RESULTS = "results"
-ABANDONED_S = 86400  # a folder whose command never started (its client died while sending it) goes after this
 
 
 def new_folder(remote: Remote, installation: Installation) -> str:
@@ -100,7 +99,8 @@ def live_versions(remote: Remote, home: str) -> set[str]:
 
 def _folders(remote: Remote, home: str) -> Iterator[tuple[str, bool]]:
     """Each command folder under `home` and whether its command started (its lock exists); a folder
-    whose command never started and that is older than ABANDONED_S is removed instead."""
+    whose command never started (its client died while sending it) and that is older than
+    ABANDONED_S is removed instead."""
     runs = posixpath.join(home, RUNS)
     if not remote.exists(runs):
         return

@@ -16,7 +16,7 @@ import pytest
 
 from lab.errors import ExitStatus
 from lab.remote.connection import LocalFile, Target, connect
-from lab.remote.install import KEEP_VERSIONS, install, project_files, prune
+from lab.remote.install import ABANDONED_S, KEEP_VERSIONS, PARTIAL, install, project_files, prune
 
 from .test_remote import NAT, TEARDOWN_TIMEOUT_S, assert_left_nothing, kill_mid_run, last_line, wait_for
 
@@ -126,6 +126,17 @@ def test_versions_share_one_virtualenv_and_old_ones_are_pruned(
     (older / ".lab-ready").write_text("setup.sh succeeded\n")
     for path in (older, older / ".lab-ready"):
         os.chown(path, sudo_user.uid, sudo_user.gid)
+    # what clients that died while copying a version or making a virtualenv left: old ones go, a
+    # young one (another client may be making it now) stays
+    cut_version, cut_venv = versions / f"{'1' * 20}{PARTIAL}0badf00d", venvs / f"{'2' * 16}{PARTIAL}0badf00d"
+    being_made = versions / f"{'3' * 20}{PARTIAL}0badf00d"
+    for folder in (cut_version, cut_venv, being_made):
+        (folder / "lab").mkdir(parents=True)
+        for path in (folder, folder / "lab"):
+            os.chown(path, sudo_user.uid, sudo_user.gid)
+    long_ago = time.time() - ABANDONED_S - 60
+    for folder in (cut_version, cut_venv):
+        os.utime(folder, (long_ago, long_ago))
     files = project_files()
     roots = []
     with connect(Target("127.0.0.1", sudo_user.name, sshd.port), sshd.client_key) as remote:
@@ -137,7 +148,9 @@ def test_versions_share_one_virtualenv_and_old_ones_are_pruned(
             roots.append(Path(installation.root))
             assert roots[-1].is_dir() and len(set(roots)) == number + 1
             prune(remote, installation, set(), print)
-    assert sorted(versions.iterdir()) == sorted(roots[-KEEP_VERSIONS:])
+    remaining = sorted(versions.iterdir())
+    shutil.rmtree(being_made)  # this test's own: the next tests remove the whole installation
+    assert remaining == sorted([*roots[-KEEP_VERSIONS:], being_made])
     assert list(venvs.iterdir()) == [venv] and (venv / ".lab-ready").stat().st_mtime_ns == made
     assert not older.exists()
     assert sudo_user.root_owned() == []
