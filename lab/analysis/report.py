@@ -13,7 +13,7 @@ from pathlib import Path
 
 from .. import kinds
 from ..results.matrix import outcome_matrix
-from ..results.record import atomic_write
+from ..results.record import atomic_write, trial_label
 from ..scenario import model
 from .explain import Explanation
 from .messages import current, t
@@ -159,8 +159,12 @@ def report_markdown(run: RunDir, scenario: model.Scenario, explanations: list[Ex
         )
         for explanation in failures:
             key = (explanation.variant, explanation.node, explanation.step)
-            parts.append(f"### {' / '.join(key)}\n")
+            shown = trial_label(explanation.variant, explanation.trial, explanation.repeat)
+            parts.append(f"### {' / '.join((shown, *key[1:]))}\n")
             parts.append("```text\n" + explanation.text() + "\n```\n")
+            drawn = pictures.sequences.get(key)
+            if drawn is None or drawn[0].trial != explanation.trial:
+                continue  # a cell is drawn once, from its first failing trial (sequence.worth_drawing)
             parts += _conversation(key, pictures)
             if key in pictures.paths:
                 parts.append("#### " + t("The failing path on the map") + "\n")

@@ -19,7 +19,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from ipaddress import IPv4Address, IPv4Network
 
-from ..results.record import safe_name
+from ..results.record import safe_name, trial_label
 from .explain import ICMP_UNREACHABLE_CODES, WINDOW_SLACK_S
 from .messages import t
 from .packets import ICMP_UNREACHABLE, Packet
@@ -85,6 +85,8 @@ class Diagram:
     error: str
     lifelines: tuple[Lifeline, ...]
     events: tuple[Arrow | Note, ...]
+    trial: int = 1  # which replay of the variant the captures are of
+    repeat: int = 1  # of how many (run --repeat)
 
     @property
     def arrows(self) -> list[Arrow]:
@@ -116,7 +118,7 @@ class Diagram:
     @property
     def title(self) -> str:
         status = t("ok") if self.ok else t("failed: {error}", error=self.error)
-        return f"{self.variant} / {self.node} / {self.step}: {status}"
+        return f"{trial_label(self.variant, self.trial, self.repeat)} / {self.node} / {self.step}: {status}"
 
 
 def _own(state: NodeState) -> set[str]:
@@ -462,7 +464,15 @@ def build_diagram(run: RunDir, outcome: dict, containers: Mapping[str, str]) -> 
         for lifeline in lifelines
     ]
     return Diagram(
-        variant, client, outcome["step"], outcome["ok"], outcome["error"], tuple(lifelines), tuple(builder.events)
+        variant,
+        client,
+        outcome["step"],
+        outcome["ok"],
+        outcome["error"],
+        tuple(lifelines),
+        tuple(builder.events),
+        outcome.get("trial", 1),
+        run.repeat,
     )
 
 
@@ -509,8 +519,11 @@ def _mermaid_id(key: str) -> str:
     return "p_" + "".join(c if c.isalnum() else "_" for c in key)
 
 
+MERMAID_ESCAPES = str.maketrans({"#": "#35;", ";": "#59;", "\n": "<br/>"})  # in one pass: '#' makes ';' too
+
+
 def _mermaid_text(text: str) -> str:
-    return text.replace("#", "#35;").replace(";", "#59;").replace("\n", "<br/>")
+    return text.translate(MERMAID_ESCAPES)
 
 
 def mermaid(diagram: Diagram) -> str:

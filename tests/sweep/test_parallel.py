@@ -13,6 +13,7 @@ import pytest
 
 from lab.analysis.packets import read_variant_captures
 from lab.deploy.journal import STATE_DIR
+from lab.results.record import safe_name
 
 from ..conftest import REPO
 from ..integration import machine
@@ -145,3 +146,20 @@ def test_a_terminal_shows_one_live_line_per_running_variant(tmp_path):
     child.expect(pexpect.EOF)
     child.close()
     assert child.exitstatus == 0, child.before
+
+
+def test_a_repeated_sweep_draws_each_failing_cell_once_from_its_first_failing_trial(tmp_path):
+    run = run_lab(SMALL, tmp_path / "results", "--jobs", "2", "--repeat", "2")
+    assert run.returncode == 0, run.stdout + run.stderr
+    failing = sorted({(o["variant"], o["step"]) for o in run.results["outcomes"] if not o["ok"]})
+    assert failing, "sweep-small has failing cells"
+    report = (run.run_dir / "report.md").read_text()
+    titles = [line.strip() for line in report.splitlines() if line.startswith("    title ")]
+    for variant, step in failing:
+        for trial in (1, 2):  # each failing trial is explained under its own heading
+            assert f"### {variant} #{trial} / client / {step}\n" in report
+        # and drawn once, from trial 1 ('#' is '#35;' in Mermaid text)
+        mine = [title for title in titles if title.startswith(f"title {variant} #35;") and f"/ {step}: failed" in title]
+        assert len(mine) == 1 and mine[0].startswith(f"title {variant} #35;1 / client / {step}: failed: "), titles
+        svg = (run.run_dir / f"sequence-{safe_name(variant)}-client-{step}.svg").read_text()
+        assert f"{variant} #1 / client / {step}: failed" in svg
