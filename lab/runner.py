@@ -90,11 +90,12 @@ def _publish(record: RunRecord, scenario: model.Scenario, progress: Callable[[st
     started = time.monotonic()
     progress("report: topology, explanations, report.md ...")
     try:
-        report = publish_run(record.directory, scenario)
+        published = publish_run(record.directory, scenario)
     except Exception as exc:  # the run's own records are complete; say what is missing and why
         progress(f"report: could not be written ({type(exc).__name__}: {exc}); results.json and captures are complete")
         return
-    progress(f"report: {report} in {time.monotonic() - started:.1f}s")
+    record.reasons = published.reasons
+    progress(f"report: {published.report} in {time.monotonic() - started:.1f}s")
 
 
 def _run_variant(variant, record, transcript, workdir, run_id, journal, progress, on_outcome, trial=1) -> None:

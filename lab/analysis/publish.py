@@ -17,7 +17,7 @@ from ..scenario.loader import load_scenario
 from .explain import explain_run, render
 from .html import write_page
 from .messages import LANGUAGES, SOURCE_LANGUAGE, language, t
-from .report import Pictures, write_report
+from .report import Pictures, failure_reasons, write_report
 from .rundir import NotARunDir, RunDir, evidence_folder
 from .sequence import Diagram, build_diagram, diagram_name, worth_drawing
 from .sequence_draw import draw
@@ -115,8 +115,16 @@ def _draw_all(run: RunDir, scenario_name: str, pictures: list[_Picture]) -> list
         return list(pool.map(partial(_draw_in_worker, scenario_name), pictures))
 
 
-def publish_run(run_dir: Path, scenario: model.Scenario) -> Path:
-    """Write every picture, explanation.txt and each language's report; return report.md's path."""
+@dataclass(frozen=True)
+class Published:
+    """What publishing a run wrote, and what the terminal shows of it."""
+
+    report: Path  # report.md
+    reasons: dict[tuple[str, str, str], str]  # each failing cell's one-line reason (report.failure_reasons)
+
+
+def publish_run(run_dir: Path, scenario: model.Scenario) -> Published:
+    """Write every picture, explanation.txt and each language's report."""
     run = RunDir(run_dir)
     variants = {variant.name: variant for variant in scenario.variants if variant.name in run.variant_names}
     drawn_cells = [o for o in worth_drawing(run) if o["variant"] in variants]
@@ -129,7 +137,7 @@ def publish_run(run_dir: Path, scenario: model.Scenario) -> Path:
         )
     ]
     drawn = _draw_all(run, scenario.name, pictures)
-    reports = {}
+    reports, reasons = {}, {}
     for lang in LANGUAGES:
         mine = [d for d in drawn if d.picture.lang == lang]
         topology = {d.picture.variant.name: d.file for d in mine if d.diagram is None}
@@ -139,7 +147,8 @@ def publish_run(run_dir: Path, scenario: model.Scenario) -> Path:
             explanations = explain_run(run)
             if lang == SOURCE_LANGUAGE:
                 atomic_write(run.path / "explanation.txt", render(explanations))
+                reasons = failure_reasons(explanations)
             report = write_report(run, scenario, explanations, Pictures(topology, sequences, paths))
             write_page(report, lang, scenario.name)
             reports[lang] = report
-    return reports[SOURCE_LANGUAGE]
+    return Published(reports[SOURCE_LANGUAGE], reasons)

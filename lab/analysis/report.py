@@ -200,11 +200,15 @@ def pivot_section(run: RunDir, scenario: model.Scenario, explanations: list[Expl
     from ..results.pivot import write_pivot
 
     clients = [n.name for n in scenario.variants[0].deployment.nodes if kinds.kind(n.kind).client]
-    # the chain's last link, where it broke (e.g. `taosnode2:6030 -> udp 10.0.31.2:6030: ICMP port unreachable`)
-    reasons = {
+    return write_pivot(run.path, scenario.axes, run.outcomes, clients, failure_reasons(explanations))
+
+
+def failure_reasons(explanations: list[Explanation]) -> dict[tuple[str, str, str], str]:
+    """Each failing cell's reason in one line: the last link of its explanation's chain, where it
+    broke (e.g. `taosnode2:6030 -> udp 10.0.31.2:6030: ICMP port unreachable`)."""
+    return {
         (e.variant, e.node, e.step): e.one_line().split(" — ")[-1].split(" | ")[-1] for e in explanations if not e.ok
     }
-    return write_pivot(run.path, scenario.axes, run.outcomes, clients, reasons)
 
 
 def write_report(run: RunDir, scenario: model.Scenario, explanations: list[Explanation], pictures: Pictures) -> Path:

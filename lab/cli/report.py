@@ -29,7 +29,7 @@ def execute(args: argparse.Namespace) -> int:
         from ..analysis.rundir import RunDir
 
         run = RunDir(args.run_dir)
-        report = publish_run(run.path, run_scenario(run.path))
+        report = publish_run(run.path, run_scenario(run.path)).report
     except KeyboardInterrupt:
         err.print("interrupted: the reports may be partly written; run `lab report` again")
         return ExitStatus.INTERRUPTED

@@ -124,7 +124,7 @@ def execute(args: argparse.Namespace) -> int:
         outcomes = record.as_dict()["outcomes"]
         out.print(outcome_table(outcome_matrix(outcomes)))
         clients = [n.name for n in scenario.variants[0].deployment.nodes if kinds.kind(n.kind).client]
-        for table in pivot_tables(scenario.axes, outcomes, clients):
+        for table in pivot_tables(scenario.axes, outcomes, clients, record.reasons):
             out.print(pivot_table(table))
         for variant in record.variants:
             if not variant["built"]:

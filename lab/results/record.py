@@ -118,6 +118,8 @@ class RunRecord:
         self.ended: float | None = None
         self.outcomes: list[Outcome] = []
         self.variants: list[dict] = []
+        # each failing cell's one-line reason, once the report has explained it (not in results.json)
+        self.reasons: dict[tuple[str, str, str], str] = {}
         self.versions = {
             "lab": __version__,
             "lab_code": code_hash(),

@@ -55,6 +55,13 @@ def test_parallel_and_sequential_sweeps_agree_cell_by_cell(runs):
         assert not (STATE_DIR / f"{variant['run_id']}.jsonl").exists()
 
 
+def test_the_terminal_pivot_gives_each_failing_cell_its_reason_from_the_explanation(runs):
+    for run in runs:
+        pivot = run.stdout[run.stdout.index("client / tcp-port (matrix)") :]
+        assert "FAILED 1/1: tcp 10.0.31.2:1111: refused (RST from 10.0.31.2:1111)" in pivot, run.stdout
+        assert "(RST or ICMP port unreachable)" not in pivot  # the step's own error, not its explanation
+
+
 def test_parallel_variants_never_see_each_others_packets(tmp_path):
     """Both combinations probe between two barriers (files in one folder), so each probe is sent while the
     other combination is built and capturing, on the same addresses: each capture must hold only its own."""
