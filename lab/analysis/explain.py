@@ -89,6 +89,7 @@ class Explanation:
     note: str = ""
     trial: int = 1  # which replay of the variant
     repeat: int = 1  # of how many (run --repeat)
+    unanswered_arp: tuple[str, ...] = ()  # with no IP packet: the addresses the client asked for in vain (ARP)
 
     @property
     def cell(self) -> str:
@@ -106,6 +107,8 @@ class Explanation:
             via = f" -> {attempt.nat_rule.to}" if attempt.nat_rule else ""
             chains.append(f"{start}{attempt.protocol} {attempt.target}{via}: {attempt.answer}")
         status = t("ok") if self.ok else t("failed ({error})", error=self.error)
+        if self.unanswered_arp:
+            chains.append(t("ARP for {addresses} unanswered", addresses=", ".join(self.unanswered_arp)))
         return f"{self.cell}: {status} — " + (" | ".join(chains) or self.note or t("no packets captured"))
 
     def text(self) -> str:
@@ -166,6 +169,12 @@ class Explanation:
         """The conclusion drawn from the attempts."""
         if self.note:
             return t("the network's part cannot be told without a capture on the client")
+        if not self.attempts and self.unanswered_arp and not self.ok:
+            return t(
+                "the client asked who has {addresses} (ARP) and nobody answered: no host on its subnet has "
+                "that address, so no IP packet left the client",
+                addresses=", ".join(self.unanswered_arp),
+            )
         if not self.attempts:
             return (
                 t("no packet of this step was captured on the client; it failed before using the network")
@@ -417,6 +426,14 @@ def explain_outcome(run: RunDir, outcome: dict) -> Explanation:
         _endpoints(attempt, client, earlier, own_text)
     handed.annotate(run, outcome, client, attempts)  # endpoints written in the replies' bytes
     explanation.attempts = attempts
+    if not attempts and not outcome["ok"]:  # nothing left over IP: was the next hop asked for in vain?
+        end, own = start + outcome["duration_s"], _client_addresses(client)
+        requests = [
+            r
+            for r in run.arp_requests(folder)
+            if r.node == node and r.sender in own and start - WINDOW_SLACK_S <= r.time <= end + WINDOW_SLACK_S
+        ]
+        explanation.unanswered_arp = tuple(sorted({r.asked for r in requests if not r.answered}))
     return explanation
 
 

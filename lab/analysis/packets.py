@@ -12,6 +12,7 @@ logging.getLogger("scapy.runtime").setLevel(logging.ERROR)
 
 from scapy.layers.dns import DNSQR  # noqa: E402
 from scapy.layers.inet import ICMP, IP, TCP, UDP, IPerror, TCPerror, UDPerror  # noqa: E402
+from scapy.layers.l2 import ARP  # noqa: E402
 from scapy.packet import Raw  # noqa: E402
 from scapy.utils import PcapReader  # noqa: E402
 
@@ -136,6 +137,39 @@ def read_capture(path: Path, nodes: Collection[str] = ()) -> list[Packet]:
             if row is not None:
                 rows.append(row)
     return rows
+
+
+@dataclass(frozen=True)
+class ArpRequest:
+    """An ARP request (who-has) a node sent, and whether an answer (is-at) came back on that capture."""
+
+    time: float
+    node: str
+    sender: str  # the asking address
+    asked: str  # the address asked for
+    answered: bool
+
+
+ARP_WHO_HAS, ARP_IS_AT = 1, 2
+
+
+def read_arp_requests(variant_dir: Path) -> list[ArpRequest]:
+    """The ARP requests of a variant's captures, in time order (IPv4 rows leave ARP out: it says who
+    was asked for a link-layer address when no IP packet of a step left a node)."""
+    nodes = {d.name for d in (variant_dir / "state").glob("*") if d.is_dir()}
+    requests = []
+    for path in sorted((variant_dir / "captures").glob("*.pcap")):
+        node, _ = capture_name(path.stem, nodes)
+        asked: list[tuple[float, str, str]] = []
+        answered: set[str] = set()
+        with PcapReader(str(path)) as reader:
+            for packet in reader:
+                if ARP in packet and packet[ARP].op == ARP_WHO_HAS:
+                    asked.append((float(packet.time), packet[ARP].psrc, packet[ARP].pdst))
+                elif ARP in packet and packet[ARP].op == ARP_IS_AT:
+                    answered.add(packet[ARP].psrc)
+        requests += [ArpRequest(time, node, sender, target, target in answered) for time, sender, target in asked]
+    return sorted(requests, key=lambda request: request.time)
 
 
 def read_variant_captures(variant_dir: Path) -> list[Packet]:

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from ..errors import InvalidInput
 from ..results.record import SCHEMA
-from .packets import Packet, capture_name, read_variant_captures
+from .packets import ArpRequest, Packet, capture_name, read_arp_requests, read_variant_captures
 
 DNAT_RULE_RE = re.compile(
     r"^\[(?P<packets>\d+):(?P<bytes>\d+)\] (?P<rule>-A \S+ .*?-p (?P<proto>tcp|udp) .*?--dport (?P<dport>\d+) "
@@ -159,6 +159,7 @@ class RunDir:
         self.results = read_results(self.path / "results.json")
         self._states: dict[str, dict[str, NodeState]] = {}
         self._packets: dict[str, list[Packet]] = {}
+        self._arp: dict[str, list[ArpRequest]] = {}
 
     @property
     def outcomes(self) -> list[dict]:
@@ -189,6 +190,12 @@ class RunDir:
         if variant not in self._packets:
             self._packets[variant] = read_variant_captures(self.path / variant)
         return self._packets[variant]
+
+    def arp_requests(self, variant: str) -> list[ArpRequest]:
+        """The ARP requests the variant's captures saw (read when asked: only where no IP packet explains a step)."""
+        if variant not in self._arp:
+            self._arp[variant] = read_arp_requests(self.path / variant)
+        return self._arp[variant]
 
     def captured_nodes(self, variant: str) -> set[str]:
         """Nodes with a capture in this variant."""

@@ -329,3 +329,34 @@ def test_a_dns_query_to_the_node_itself_is_a_resolver_event_never_a_nat_event(tm
     text = explanation.text()
     assert "name taosnode1 looked up through DNS at 127.0.0.1 (on remote-client itself): no server" in text
     assert "NAT" not in text and "on server" not in text
+
+
+@pytest.mark.parametrize("answered", [False, True])
+def test_a_client_whose_gateway_nobody_answers_asked_for_it_by_arp(tmp_path, answered):
+    """No IP packet of the step left the client: its ARP requests for the next hop say why, when
+    nobody answered them (a gateway that does not exist); an answered ARP explains nothing."""
+    from scapy.layers.l2 import ARP
+
+    canned = CannedRun(tmp_path / f"20260101-000000-arp-{answered}")
+    canned.state("remote-client", addresses="lo UNKNOWN 127.0.0.1/8 \nremote UP 10.0.2.61/24 \n")
+    asks = [at(step_time(0, 0.01 + i), ARP(op=1, psrc="10.0.2.61", pdst="10.0.2.99")) for i in range(3)]
+    answer = [at(step_time(0, 0.02), ARP(op=2, psrc="10.0.2.99", pdst="10.0.2.61"))] if answered else []
+    earlier = at(step_time(0, -5), ARP(op=1, psrc="10.0.2.61", pdst="10.0.2.98"))  # before the step: not its
+    canned.capture("remote-client", "any", [earlier, *asks, *answer])
+    canned.outcome(
+        "remote-client",
+        "ping-server",
+        step_time(0),
+        ["ping", "-c", "1", SERVER],
+        ok=False,
+        error="timed out",
+        duration_s=4,
+    )
+    explanation = explained(canned.write(), "remote-client", "ping-server")
+    if answered:
+        assert explanation.unanswered_arp == ()
+        assert "it failed before using the network" in explanation.why()
+    else:
+        assert explanation.unanswered_arp == ("10.0.2.99",)
+        assert explanation.why().startswith("the client asked who has 10.0.2.99 (ARP) and nobody answered")
+        assert explanation.one_line().endswith("— ARP for 10.0.2.99 unanswered")
