@@ -156,9 +156,9 @@ ARP_WHO_HAS, ARP_IS_AT = 1, 2
 def read_arp_requests(variant_dir: Path) -> list[ArpRequest]:
     """The ARP requests of a variant's captures, in time order (IPv4 rows leave ARP out: it says who
     was asked for a link-layer address when no IP packet of a step left a node)."""
-    nodes = {d.name for d in (variant_dir / "state").glob("*") if d.is_dir()}
+    nodes, paths = _variant_captures(variant_dir)
     requests = []
-    for path in sorted((variant_dir / "captures").glob("*.pcap")):
+    for path in paths:
         node, _ = capture_name(path.stem, nodes)
         asked: list[tuple[float, str, str]] = []
         answered: set[str] = set()
@@ -172,8 +172,14 @@ def read_arp_requests(variant_dir: Path) -> list[ArpRequest]:
     return sorted(requests, key=lambda request: request.time)
 
 
+def _variant_captures(variant_dir: Path) -> tuple[set[str], list[Path]]:
+    """The variant's node names (which name its capture files) and its capture files, in order."""
+    nodes = {d.name for d in (variant_dir / "state").glob("*") if d.is_dir()}
+    return nodes, sorted((variant_dir / "captures").glob("*.pcap"))
+
+
 def read_variant_captures(variant_dir: Path) -> list[Packet]:
     """Every packet of a variant's captures, in time order."""
-    nodes = {d.name for d in (variant_dir / "state").glob("*") if d.is_dir()}
-    rows = [row for path in sorted((variant_dir / "captures").glob("*.pcap")) for row in read_capture(path, nodes)]
+    nodes, paths = _variant_captures(variant_dir)
+    rows = [row for path in paths for row in read_capture(path, nodes)]
     return sorted(rows, key=lambda row: row.time)

@@ -69,9 +69,8 @@ def execute(args: argparse.Namespace) -> int:
         outcomes = run_named_steps(record, variant, names, runner_for, told)
         # the nodes as the steps left them, for `lab explain` on this folder (the captures run on)
         engines = {host: CommandRunner(host, transcript, env=env) for host, env in lab.engines.items()}
-        state_dir = record.variant_dir(variant.name) / "state"
-        for stopped in save_state(variant, state_dir, runner_for, engines):
-            err.print(f"warning: container {stopped} after the steps; its log is in {state_dir}", markup=False)
+        for warning in save_state(variant, record.variant_dir(variant.name) / "state", runner_for, engines):
+            err.print(warning, markup=False)
     finally:
         transcript.close()
     # the steps of this call only: earlier calls' outcomes stay in the folder, not in this table

@@ -285,8 +285,7 @@ class Deployment:
         """Keep what each node looked like after the steps (lab.deploy.state); warn of containers
         that stopped after they were ready (the steps' outcomes may come from their absence)."""
         engines = {name: e.cli for name, e in self.engines.items()}
-        for stopped in save_state(self.variant, self.state_dir, self.network.runner, engines):
-            warning = f"warning: container {stopped} after the steps; its log is in {self.state_dir}"
+        for warning in save_state(self.variant, self.state_dir, self.network.runner, engines):
             self.transcript.write(warning)
             self.progress(warning)
 

@@ -26,7 +26,8 @@ def save_state(
 ) -> list[str]:
     """Write each node's state below `state_dir`; `docker_cli` runs `docker` against each Docker host's engine.
 
-    Returns the containers that were no longer running, as 'NAME on HOST: STATUS' (Docker's own words).
+    Returns a warning for each container that was no longer running (Docker's own words for its
+    status, and where its log is): the steps' outcomes may come from its absence.
     """
     hosts = {host.name: host for host in variant.deployment.docker_hosts}
     stopped = []
@@ -46,7 +47,7 @@ def save_state(
             (node_dir / f"{name}.txt").write_text(result.stdout if result.exit_code == 0 else result.output)
         if node.name in docker_cli:
             stopped += [
-                f"{name} on {node.name}: {status}"
+                f"warning: container {name} on {node.name}: {status} after the steps; its log is in {state_dir}"
                 for name, status in _save_engine_state(docker_cli[node.name], hosts[node.name], node_dir)
             ]
     return stopped
